@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+// ModelKit: modules are split by what they depend on (see README "Layout").
+import PackageDescription
+
+let package = Package(
+    name: "ModelKit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "ModelKit", targets: ["ModelKit"]),
+        .executable(name: "modelkit", targets: ["modelkit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+    ],
+    targets: [
+        // zlib (CRC-32 now, deflate for checkpoints). Not named CZlib: ZIPFoundation ships a module of that name.
+        .systemLibrary(name: "CModelKitZlib", path: "Sources/CModelKitZlib"),
+        // Tensors, shapes, dtypes, layers, models, JSON values, shape validation. No Foundation, no file I/O.
+        .target(name: "ModelKitCore"),
+        // The .mkit container and its JSON form, checksums, memory-mapped reads, atomic writes.
+        .target(name: "ModelKitFormat", dependencies: ["ModelKitCore", "CModelKitZlib"]),
+        // Forward kernels (BLAS loaded at run time), activations, prepared models.
+        .target(name: "ModelKitEngine", dependencies: ["ModelKitCore"]),
+        // Foreign formats, one folder each (NumPy/, ONNX/, Safetensors/, ...), and the inputs `run` reads (CSV, JSON).
+        .target(name: "ModelKitInterop", dependencies: [
+            "ModelKitCore", "ModelKitFormat", "CModelKitZlib",
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        ]),
+        // Umbrella: re-exports the modules above and adds load-any-file conveniences.
+        .target(name: "ModelKit", dependencies: ["ModelKitCore", "ModelKitFormat", "ModelKitEngine", "ModelKitInterop"]),
+        // The subcommands and their output; the only code that prints.
+        .target(name: "ModelKitCLI", dependencies: [
+            "ModelKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "modelkit", dependencies: ["ModelKitCLI"]),
+        // `make bench`: times library calls (no process start) next to the Python peers.
+        .executableTarget(name: "modelkit-bench", dependencies: ["ModelKit"], path: "Benchmarks/Sources/modelkit-bench"),
+        // Shared test helpers: tolerances, fixture paths, malformed-file builders.
+        .target(name: "ModelKitTestSupport", dependencies: ["ModelKit"], path: "Tests/ModelKitTestSupport"),
+        .testTarget(name: "ModelKitCoreTests", dependencies: ["ModelKitCore", "ModelKitTestSupport"]),
+        .testTarget(name: "ModelKitFormatTests", dependencies: ["ModelKitFormat", "ModelKitTestSupport"]),
+        .testTarget(name: "ModelKitEngineTests", dependencies: ["ModelKitEngine", "ModelKit", "ModelKitTestSupport"]),
+        .testTarget(name: "ModelKitInteropTests", dependencies: ["ModelKitInterop", "ModelKitTestSupport"]),
+        .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitCLI", "ModelKitTestSupport"]),
+    ]
+)

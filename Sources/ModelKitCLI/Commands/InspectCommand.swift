@@ -1,0 +1,39 @@
+import ArgumentParser
+import ModelKit
+
+/// `modelkit inspect FILE [--json]`: what a model file holds, and whether it is consistent.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show a model's format, layers, shapes, parameters, checksums and validation results.")
+
+    @Argument(help: "The model file (.mkit or .json; recognised by content).")
+    var file: String
+
+    @Flag(name: .long, help: "Print a stable JSON object instead of text (schema in Specs/cli.md).")
+    var json = false
+
+    @Flag(name: .long, help: "Exit with code 2 when validation finds an error.")
+    var strict = false
+
+    @Option(name: .long, help: "Re-tag dense weights as in-out ([in, out], Keras) or out-in ([out, in], PyTorch) before checking.")
+    var weightLayout: WeightLayoutArgument?
+
+    func run() throws {
+        let loaded = try ModelIO.load(file, options: .init(checksums: .report, weightLayout: weightLayout?.layout))
+        let analysis = loaded.model.analyze()
+        let report = InspectReport(path: file, loaded: loaded, analysis: analysis)
+        print(json ? report.jsonText() : report.text(), terminator: json ? "\n" : "")
+        if strict && !analysis.isValid { throw ExitCode(2) }
+    }
+}
+
+/// `--weight-layout in-out|out-in`.
+struct WeightLayoutArgument: ExpressibleByArgument {
+    let layout: WeightLayout
+    init?(argument: String) {
+        guard let layout = WeightLayout(name: argument) else { return nil }
+        self.layout = layout
+    }
+    static var allValueStrings: [String] { ["in-out", "out-in"] }
+}

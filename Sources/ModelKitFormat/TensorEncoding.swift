@@ -1,0 +1,28 @@
+import ModelKitCore
+
+/// Turns a tensor's stored bytes into a ``Tensor`` according to its `encoding` (Specs/format.md H5).
+public enum TensorEncoding {
+    /// Encodings this version reads.
+    public static let known: Set<String> = ["raw"]
+
+    /// Decodes `payload` (a view of `storage` at `storageOffset`). `raw` tensors view the storage without copying.
+    static func decode(_ descriptor: TensorDescriptor, payload: UnsafeRawBufferPointer, storage: TensorStorage,
+                       storageOffset: Int) throws(ModelFileError) -> Tensor {
+        guard let expected = descriptor.shape.byteCount(for: descriptor.dtype) else {
+            throw ModelFileError(.corrupt, "tensor '\(descriptor.name)' shape \(descriptor.shape) overflows (H4)")
+        }
+        switch descriptor.encoding {
+        case "raw":
+            guard descriptor.length == expected else {
+                throw ModelFileError(.corrupt, "tensor '\(descriptor.name)': \(descriptor.dtype.rawValue) \(descriptor.shape) needs \(expected) bytes, the header says \(descriptor.length) (H4)")
+            }
+            do {
+                return try Tensor(dtype: descriptor.dtype, shape: descriptor.shape, storage: storage, byteOffset: storageOffset)
+            } catch {
+                throw ModelFileError(.corrupt, "tensor '\(descriptor.name)': \(error)")
+            }
+        default:
+            throw ModelFileError(.unsupported, "tensor '\(descriptor.name)' uses encoding '\(descriptor.encoding)', which this version does not read (H5); known: \(known.sorted().joined(separator: ", "))")
+        }
+    }
+}

@@ -1,0 +1,3 @@
+import ModelKitCLI
+
+ModelKitCommand.main()

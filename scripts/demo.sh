@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job on the bundled example model: inspect it, convert it between our two forms and check the round
+# trip, then run it on a batch of inputs. Usage: scripts/demo.sh [MODEL]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODELKIT_SKIP_PYTHON=1 source scripts/bootstrap.sh
+model="${1:-Fixtures/models/example/example.mkit}"
+swift build -c release --product modelkit >&2
+bin="$(swift build -c release --show-bin-path)/modelkit"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+set -x
+"$bin" --version
+"$bin" inspect "$model"
+"$bin" convert "$model" "$out/example.json"
+"$bin" convert "$out/example.json" "$out/example.mkit"
+"$bin" inspect --json "$out/example.mkit" > "$out/inspect.json"

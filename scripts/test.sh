@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds, runs `swift test` (XCTest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bootstrap.sh
+if [ "${MODELKIT_SKIP_PYTHON:-0}" != 1 ]; then source scripts/python-env.sh; fi
+swift build --build-tests
+mkdir -p .build
+set +e
+# Passing cases are not echoed one by one; failures, skips and the summary are.
+swift test --skip-build --disable-swift-testing 2>&1 | tee .build/test-output.txt \
+  | grep -vE "^Test Case '.*' (started|passed)|^Test Suite '.*' (started|passed)"
+status=${PIPESTATUS[0]}
+set -e
+exit "$status"
