@@ -12,6 +12,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        // Runtime only: the ONNX schema subset is generated once with protoc and committed (see Sources/ModelKitInterop/ONNX).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.30.0"),
     ],
     targets: [
         // zlib (CRC-32 now, deflate for checkpoints). Not named CZlib: ZIPFoundation ships a module of that name.
@@ -26,6 +28,7 @@ let package = Package(
         .target(name: "ModelKitInterop", dependencies: [
             "ModelKitCore", "ModelKitFormat", "CModelKitZlib",
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         // Umbrella: re-exports the modules above and adds load-any-file conveniences.
         .target(name: "ModelKit", dependencies: ["ModelKitCore", "ModelKitFormat", "ModelKitEngine", "ModelKitInterop"]),

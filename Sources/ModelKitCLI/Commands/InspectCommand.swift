@@ -24,6 +24,10 @@ struct InspectCommand: ParsableCommand {
         let analysis = loaded.model.analyze()
         let report = InspectReport(path: file, loaded: loaded, analysis: analysis)
         print(json ? report.jsonText() : report.text(), terminator: json ? "\n" : "")
+        // The report is shown in full first; damage still makes the command fail.
+        if let damaged = loaded.tensorChecksums.filter({ $0.value == .mismatch }).map(\.key).sorted().first {
+            throw ModelFileError(.checksumMismatch, "tensor '\(damaged)' checksum mismatch: its bytes are damaged (C2)", path: file)
+        }
         if strict && !analysis.isValid { throw ExitCode(2) }
     }
 }
