@@ -41,15 +41,26 @@ public enum ModelIO {
         return loaded
     }
 
+    /// Options for writing a model.
+    public struct SaveOptions: Sendable {
+        /// Store `.mkit` tensors compressed (`shuffle-zlib`, format 1.1) at this level; `nil` writes raw.
+        public var compression: Zlib.Level?
+
+        public init(compression: Zlib.Level? = nil) { self.compression = compression }
+    }
+
     /// Writes `model` to `path` in the format its extension names, atomically.
     ///
-    /// - Throws: ``ModelFileError`` when the extension is unknown, or the file system's error.
-    public static func save(_ model: Model, to path: String) throws {
+    /// - Throws: ``ModelFileError`` when the extension is unknown or an option does not apply, or the file system's error.
+    public static func save(_ model: Model, to path: String, options: SaveOptions = SaveOptions()) throws {
         guard let format = OutputFormat(path: path) else {
             throw ModelFileError(.invalidRequest, "cannot tell the output format from the extension; use one of: \(OutputFormat.allCases.map { "." + $0.rawValue }.joined(separator: ", "))", path: path)
         }
+        if options.compression != nil && format != .mkit {
+            throw ModelFileError(.invalidRequest, "compression applies to .mkit output only", path: path)
+        }
         switch format {
-        case .mkit: try ModelFile.write(model, to: path, form: .binary)
+        case .mkit: try MKitWriter.write(model, to: path, compression: options.compression)
         case .json: try ModelFile.write(model, to: path, form: .json)
         }
     }

@@ -10,7 +10,7 @@ public enum HeaderCodec {
     static let modelKeys: Set<String> = ["name", "producer", "source_format", "input", "metadata"]
     static let layerKeys: Set<String> = ["name", "kind", "attributes", "parameters"]
     static let tensorKeys: Set<String> = ["name", "dtype", "shape", "layout", "layout_source", "offset", "length",
-                                          "encoding", "crc32", "values"]
+                                          "encoding", "crc32", "values", "chunks"]
 
     // MARK: Encoding
 
@@ -19,7 +19,8 @@ public enum HeaderCodec {
         var top = JSONObject()
         if form == .json {
             top["format"] = .string("modelkit-json")
-            top["version"] = .string("\(FormatVersion.current.major).\(FormatVersion.current.minor)")
+            // The JSON form holds values, never compressed encodings, so it is always a 1.0 document.
+            top["version"] = .string("\(FormatVersion.current.major).0")
         }
         top["model"] = .object(encode(header.info))
         top["layers"] = .array(header.layers.map { .object(encode($0)) })
@@ -68,6 +69,12 @@ public enum HeaderCodec {
         }
         object["encoding"] = .string(tensor.encoding)
         if form == .binary { object["crc32"] = .string(CRC32.hex(tensor.crc32)) }
+        if form == .binary && !tensor.chunks.isEmpty {
+            object["chunks"] = .array(tensor.chunks.map { chunk in
+                .object(JSONObject([("length", .integer(chunk.length)), ("raw_length", .integer(chunk.rawLength)),
+                                    ("crc32", .string(CRC32.hex(chunk.crc32)))]))
+            })
+        }
         if let values { object["values"] = values }
         for (key, value) in tensor.extra where object[key] == nil { object[key] = value }
         return object
@@ -194,6 +201,18 @@ public enum HeaderCodec {
             throw invalid("\(where_): 'crc32' must be 8 hex digits (C2)")
         }
         descriptor.crc32 = crc
+        if let chunkValue = object["chunks"] {
+            guard case .array(let chunkList) = chunkValue else { throw invalid("\(where_): 'chunks' must be a list (Z1)") }
+            for (index, chunk) in chunkList.enumerated() {
+                guard let length = chunk["length"], let rawLength = chunk["raw_length"],
+                      let chunkCRC = chunk["crc32"]?.stringValue, chunkCRC.count == 8, let crcValue = UInt32(chunkCRC, radix: 16) else {
+                    throw invalid("\(where_): chunk \(index) needs 'length', 'raw_length' and an 8-digit 'crc32' (Z1)")
+                }
+                descriptor.chunks.append(ChunkDescriptor(length: try integer(length, "\(where_) chunk \(index) length"),
+                                                         rawLength: try integer(rawLength, "\(where_) chunk \(index) raw_length"),
+                                                         crc32: crcValue))
+            }
+        }
         return (descriptor, nil)
     }
 
@@ -216,6 +235,7 @@ public enum HeaderCodec {
 public struct FormatVersion: Sendable, Equatable, CustomStringConvertible {
     public var major: Int
     public var minor: Int
-    public static let current = FormatVersion(major: 1, minor: 0)
+    /// The newest version written: 1.1 adds compressed encodings (Specs/checkpoint.md); files without them are 1.0.
+    public static let current = FormatVersion(major: 1, minor: 1)
     public var description: String { "\(major).\(minor)" }
 }

@@ -14,11 +14,15 @@ public struct TensorDescriptor: Sendable, Equatable {
     public var encoding: String
     /// CRC-32 of the stored bytes (binary form only).
     public var crc32: UInt32
+    /// The chunks of a compressed encoding (Specs/checkpoint.md Z1–Z3); empty for `raw`.
+    public var chunks: [ChunkDescriptor]
     /// Keys this version does not know (Specs/format.md H8).
     public var extra: JSONObject
 
     public init(name: String, dtype: DType, shape: Shape, layout: WeightLayout? = nil, layoutSource: LayoutSource? = nil,
-                offset: Int = 0, length: Int = 0, encoding: String = "raw", crc32: UInt32 = 0, extra: JSONObject = JSONObject()) {
+                offset: Int = 0, length: Int = 0, encoding: String = "raw", crc32: UInt32 = 0, chunks: [ChunkDescriptor] = [],
+                extra: JSONObject = JSONObject()) {
+        self.chunks = chunks
         self.name = name
         self.dtype = dtype
         self.shape = shape
@@ -29,6 +33,19 @@ public struct TensorDescriptor: Sendable, Equatable {
         self.encoding = encoding
         self.crc32 = crc32
         self.extra = extra
+    }
+}
+
+/// One compressed chunk of a tensor: its stored size, its decoded size, and the CRC-32 of its decoded bytes.
+public struct ChunkDescriptor: Sendable, Equatable {
+    public var length: Int
+    public var rawLength: Int
+    public var crc32: UInt32
+
+    public init(length: Int, rawLength: Int, crc32: UInt32) {
+        self.length = length
+        self.rawLength = rawLength
+        self.crc32 = crc32
     }
 }
 

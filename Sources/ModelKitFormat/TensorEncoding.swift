@@ -3,13 +3,16 @@ import ModelKitCore
 /// Turns a tensor's stored bytes into a ``Tensor`` according to its `encoding` (Specs/format.md H5).
 public enum TensorEncoding {
     /// Encodings this version reads.
-    public static let known: Set<String> = ["raw"]
+    public static let known: Set<String> = ["raw", ShuffleZlibEncoding.name]
 
     /// Decodes `payload` (a view of `storage` at `storageOffset`). `raw` tensors view the storage without copying.
     static func decode(_ descriptor: TensorDescriptor, payload: UnsafeRawBufferPointer, storage: TensorStorage,
                        storageOffset: Int) throws(ModelFileError) -> Tensor {
         guard let expected = descriptor.shape.byteCount(for: descriptor.dtype) else {
             throw ModelFileError(.corrupt, "tensor '\(descriptor.name)' shape \(descriptor.shape) overflows (H4)")
+        }
+        if descriptor.encoding == "raw" && !descriptor.chunks.isEmpty {
+            throw ModelFileError(.corrupt, "tensor '\(descriptor.name)': a raw tensor has no chunks (Z1)")
         }
         switch descriptor.encoding {
         case "raw":
@@ -21,6 +24,8 @@ public enum TensorEncoding {
             } catch {
                 throw ModelFileError(.corrupt, "tensor '\(descriptor.name)': \(error)")
             }
+        case ShuffleZlibEncoding.name:
+            return try ShuffleZlibEncoding.decode(descriptor, payload: payload)
         default:
             throw ModelFileError(.unsupported, "tensor '\(descriptor.name)' uses encoding '\(descriptor.encoding)', which this version does not read (H5); known: \(known.sorted().joined(separator: ", "))")
         }

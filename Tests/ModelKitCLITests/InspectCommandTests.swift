@@ -69,7 +69,7 @@ final class InspectCommandTests: XCTestCase {
     func test_helpAndVersion() throws {
         let version = try BinaryRunner.run(["--version"])
         XCTAssertEqual(version.exitCode, 0)
-        XCTAssertTrue(version.standardOutput.hasPrefix("modelkit 0.1.0 (format 1.0"), version.standardOutput)
+        XCTAssertTrue(version.standardOutput.hasPrefix("modelkit 0.1.0 (format 1.1"), version.standardOutput)
         for command in ["inspect", "convert"] {
             let help = try BinaryRunner.run([command, "--help"])
             XCTAssertEqual(help.exitCode, 0)

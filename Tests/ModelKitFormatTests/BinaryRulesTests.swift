@@ -46,7 +46,7 @@ final class BinaryRulesTests: XCTestCase {
 
     func test_B02_newerMajorIsRefusedNamingBothVersions() {
         let bytes = MKitBytes.build(header: MKitBytes.header(data: data), data: data, major: 2, minor: 3)
-        assertError(bytes, .unsupported, contains: "2.3 is newer than this reader's 1.0")
+        assertError(bytes, .unsupported, contains: "2.3 is newer than this reader's 1.1")
     }
 
     func test_B02_newerMinorLoads() throws {

@@ -94,7 +94,7 @@ final class JSONFormRulesTests: XCTestCase {
     func test_V02_jsonVersionPolicy() throws {
         let tensor = #"{"name":"t","dtype":"float32","shape":[1],"encoding":"raw","values":[1]}"#
         XCTAssertNoThrow(try read(json(tensor: tensor, version: "1.9")))
-        assertJSONError(json(tensor: tensor, version: "2.0"), contains: "2.0 is newer than this reader's 1.0")
+        assertJSONError(json(tensor: tensor, version: "2.0"), contains: "2.0 is newer than this reader's 1.1")
         assertJSONError(json(tensor: tensor, version: "one"), contains: "not MAJOR.MINOR")
     }
 

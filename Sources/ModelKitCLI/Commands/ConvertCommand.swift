@@ -23,9 +23,15 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .long, help: "Declare every dense weight's stored layout: in-out ([in, out], Keras) or out-in ([out, in], PyTorch).")
     var weightLayout: WeightLayoutArgument?
 
+    @Option(name: .long, help: "Store .mkit tensors compressed (byte-shuffle + zlib): none, fast, default or best.")
+    var compress: CompressionArgument = .none
+
     func validate() throws {
         guard ModelIO.OutputFormat(path: output) != nil else {
             throw ValidationError("Cannot tell the output format of '\(output)' from its extension; use .mkit or .json.")
+        }
+        if compress != .none && ModelIO.OutputFormat(path: output) != .mkit {
+            throw ValidationError("--compress applies to .mkit output only.")
         }
     }
 
@@ -36,9 +42,15 @@ struct ConvertCommand: ParsableCommand {
         let loaded = try ModelIO.load(input, options: .init(checksums: .enforce, weightLayout: weightLayout?.layout))
         let analysis = loaded.model.analyze()
         for issue in analysis.issues { printToStandardError("\(issue.severity.rawValue): \(issue)") }
-        try ModelIO.save(loaded.model, to: output)
+        try ModelIO.save(loaded.model, to: output, options: .init(compression: compress.level))
         printToStandardError("wrote \(output) (\(loaded.model.layers.count) layers, \(analysis.totalParameters) parameters)")
     }
+}
+
+/// `--compress none|fast|default|best`.
+enum CompressionArgument: String, ExpressibleByArgument, CaseIterable {
+    case none, fast, `default`, best
+    var level: Zlib.Level? { self == .none ? nil : Zlib.Level(rawValue: rawValue) }
 }
 
 /// Whether two paths name the same file (same device and inode), so `convert` never overwrites its input.

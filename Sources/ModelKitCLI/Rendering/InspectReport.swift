@@ -125,6 +125,17 @@ struct InspectReport {
                           weight, layer.dtype?.rawValue ?? "-", grouped(layer.parameterCount), grouped(layer.parameterBytes)])
         }
         lines.append(contentsOf: TextTable.render(table, rightAligned: [0, 6, 7]))
+        let compressed = model.tensors.filter { (loaded.tensorEncodings[$0.name] ?? "raw") != "raw" }
+        if !compressed.isEmpty {
+            lines.append("")
+            var rows = [["tensor", "encoding", "bytes", "stored", "ratio"]]
+            for entry in compressed {
+                let stored = loaded.storedBytes[entry.name] ?? entry.tensor.byteCount
+                let ratio = entry.tensor.byteCount == 0 ? "-" : String(format: "%.3f", Double(stored) / Double(entry.tensor.byteCount))
+                rows.append([entry.name, loaded.tensorEncodings[entry.name] ?? "raw", grouped(entry.tensor.byteCount), grouped(stored), ratio])
+            }
+            lines.append(contentsOf: TextTable.render(rows, rightAligned: [2, 3, 4]))
+        }
         lines.append("")
         lines.append("total: \(model.layers.count) layers (\(model.denseLayerCount) dense), \(grouped(analysis.totalParameters)) parameters, \(grouped(analysis.totalParameterBytes)) bytes")
         if analysis.issues.isEmpty {
