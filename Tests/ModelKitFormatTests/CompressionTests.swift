@@ -33,7 +33,10 @@ final class CompressionTests: XCTestCase {
         model.addTensor(ModelTensor(name: "big", tensor: big))
         model.addTensor(ModelTensor(name: "half", tensor: try trainedLooking(1001).converted(to: .float16)))
         model.addTensor(ModelTensor(name: "empty", tensor: Tensor(float32: [], shape: [0, 3])))
-        model.addTensor(ModelTensor(name: "bytes", tensor: Tensor.make(dtype: .uint8, shape: [17]) { $0.initializeMemory(as: UInt8.self, repeating: 9) }))
+        var noise = SplitMix64(seed: 11)
+        model.addTensor(ModelTensor(name: "bytes", tensor: Tensor.make(dtype: .uint8, shape: [17]) { raw in
+            for index in 0..<17 { raw[index] = UInt8.random(in: 0...255, using: &noise) }
+        }))
         let directory = try FixturePaths.scratchDirectory(for: self)
         for level in Zlib.Level.allCases {
             try MKitWriter.write(model, to: directory + "/c.mkit", compression: level)
