@@ -77,7 +77,8 @@ public enum TensorValueText {
             raw.storeBytes(of: try floatBits(item, nanBits: 0x7FC0_0000, parse: { Float($0)?.bitPattern }).littleEndian,
                            toByteOffset: 4 * index, as: UInt32.self)
         case .float16:
-            let bits = try floatBits(item, nanBits: 0x7E00) { text -> UInt16? in Float(text).map { Float16($0).bitPattern } }
+            // Through float64 (J2): one rounding from the 53-bit intermediate, not two through float32.
+            let bits = try floatBits(item, nanBits: 0x7E00) { text -> UInt16? in Double(text).map { Float16($0).bitPattern } }
             raw.storeBytes(of: bits.littleEndian, toByteOffset: 2 * index, as: UInt16.self)
         case .bfloat16:
             let bits = try floatBits(item, nanBits: 0x7FC0) { text -> UInt16? in Float(text).map { BFloat16Bits.fromFloat($0) } }
