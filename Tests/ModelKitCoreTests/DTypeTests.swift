@@ -74,3 +74,17 @@ final class DTypeTests: XCTestCase {
         }
     }
 }
+
+final class TransposeTests: XCTestCase {
+    func test_transposeSwapsAxesForEveryElementSize() throws {
+        let matrix = Tensor(float32: (0..<(70 * 3)).map(Float.init), shape: [70, 3])
+        let transposed = try matrix.transposed2D()
+        XCTAssertEqual(transposed.shape, [3, 70])
+        let values = transposed.floatValues()
+        for row in 0..<70 { for column in 0..<3 { XCTAssertEqual(values[column * 70 + row], Float(row * 3 + column)) } }
+        XCTAssertTrue(try transposed.transposed2D().hasSameContents(as: matrix))
+        let half = try matrix.converted(to: .float16)
+        XCTAssertEqual(try half.transposed2D().floatValues(), values)
+        XCTAssertThrowsError(try Tensor(float32: [1, 2], shape: [2]).transposed2D())
+    }
+}
