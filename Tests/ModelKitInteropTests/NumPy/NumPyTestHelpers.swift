@@ -67,15 +67,15 @@ enum NumPyFixtures {
 
 /// Runs Python with numpy for live interop checks, or skips when it is not installed.
 enum NumPyPython {
-    /// `MODELKIT_NUMPY_PYTHON` when set, else the project's generator venv.
+    /// `MODELKIT_PYTHON` when set (scripts/python-env.sh sets it), else the project's generator venv.
     static var interpreter: String {
-        ProcessInfo.processInfo.environment["MODELKIT_NUMPY_PYTHON"] ?? "/work/venv-gen/py/bin/python"
+        ProcessInfo.processInfo.environment["MODELKIT_PYTHON"] ?? "/work/venv-gen/py/bin/python"
     }
 
     /// Runs `script` with `arguments` and returns its standard output parsed as JSON.
     static func runJSON(_ script: String, arguments: [String]) throws -> JSONValue {
         guard FileManager.default.isExecutableFile(atPath: interpreter) else {
-            throw XCTSkip("no Python with numpy at \(interpreter); set MODELKIT_NUMPY_PYTHON to run live numpy checks")
+            throw XCTSkip("no Python with numpy at \(interpreter); set MODELKIT_PYTHON to run live numpy checks")
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: interpreter)
