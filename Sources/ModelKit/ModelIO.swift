@@ -1,5 +1,6 @@
 import ModelKitCore
 import ModelKitFormat
+import ModelKitInterop
 
 /// Loads and saves models in every supported format, picking the reader by the file's content and the writer by
 /// the output's extension.
@@ -14,10 +15,20 @@ public enum ModelIO {
         public var checksums: ChecksumPolicy
         /// Re-tag every dense weight with this layout (the `--weight-layout` flag).
         public var weightLayout: WeightLayout?
+        /// The architecture of a weight-only file (the `--arch` flag).
+        public var architecture: Architecture?
+        /// In a PyTorch checkpoint dict, the key holding the state dict (the `--key` flag).
+        public var stateDictKey: String?
+        /// In an ONNX graph with several outputs, the one to compute (the `--output-name` flag).
+        public var outputName: String?
 
-        public init(checksums: ChecksumPolicy = .enforce, weightLayout: WeightLayout? = nil) {
+        public init(checksums: ChecksumPolicy = .enforce, weightLayout: WeightLayout? = nil, architecture: Architecture? = nil,
+                    stateDictKey: String? = nil, outputName: String? = nil) {
             self.checksums = checksums
             self.weightLayout = weightLayout
+            self.architecture = architecture
+            self.stateDictKey = stateDictKey
+            self.outputName = outputName
         }
     }
 

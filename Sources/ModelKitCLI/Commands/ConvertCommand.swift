@@ -20,8 +20,7 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "The output file: .mkit or .json.")
     var output: String
 
-    @Option(name: .long, help: "Declare every dense weight's stored layout: in-out ([in, out], Keras) or out-in ([out, in], PyTorch).")
-    var weightLayout: WeightLayoutArgument?
+    @OptionGroup var source: ModelSourceOptions
 
     @Option(name: .long, help: "Store .mkit tensors compressed (byte-shuffle + zlib): none, fast, default or best.")
     var compress: CompressionArgument = .none
@@ -39,7 +38,7 @@ struct ConvertCommand: ParsableCommand {
         if try SameFile.check(input, output) {
             throw ModelFileError(.invalidRequest, "refusing to overwrite the input file; choose another output path", path: output)
         }
-        let loaded = try ModelIO.load(input, options: .init(checksums: .enforce, weightLayout: weightLayout?.layout))
+        let loaded = try ModelIO.load(input, options: try source.loadOptions())
         let analysis = loaded.model.analyze()
         for issue in analysis.issues { printToStandardError("\(issue.severity.rawValue): \(issue)") }
         try ModelIO.save(loaded.model, to: output, options: .init(compression: compress.level))

@@ -16,11 +16,10 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .long, help: "Exit with code 2 when validation finds an error.")
     var strict = false
 
-    @Option(name: .long, help: "Re-tag dense weights as in-out ([in, out], Keras) or out-in ([out, in], PyTorch) before checking.")
-    var weightLayout: WeightLayoutArgument?
+    @OptionGroup var source: ModelSourceOptions
 
     func run() throws {
-        let loaded = try ModelIO.load(file, options: .init(checksums: .report, weightLayout: weightLayout?.layout))
+        let loaded = try ModelIO.load(file, options: try source.loadOptions(checksums: .report))
         let analysis = loaded.model.analyze()
         let report = InspectReport(path: file, loaded: loaded, analysis: analysis)
         print(json ? report.jsonText() : report.text(), terminator: json ? "\n" : "")
@@ -30,14 +29,4 @@ struct InspectCommand: ParsableCommand {
         }
         if strict && !analysis.isValid { throw ExitCode(2) }
     }
-}
-
-/// `--weight-layout in-out|out-in`.
-struct WeightLayoutArgument: ExpressibleByArgument {
-    let layout: WeightLayout
-    init?(argument: String) {
-        guard let layout = WeightLayout(name: argument) else { return nil }
-        self.layout = layout
-    }
-    static var allValueStrings: [String] { ["in-out", "out-in"] }
 }

@@ -1,0 +1,177 @@
+import ModelKitCore
+import ModelKitFormat
+
+/// Writes an uncompressed zip archive whose members' data start at multiples of 64 bytes, as torch's own writer
+/// does, so that a reader can map tensors in place.
+///
+/// ZIPFoundation (behind ``ZipArchiveWriter``) cannot pad local headers, so this writes the records itself: a local
+/// header per member with a padding extra field (id `FB`, as torch uses) before the data, then the central
+/// directory and the end record. ZIP64 records are added only when a size or offset needs them. The archive streams
+/// through ``AtomicFileWriter``: tensors are written from their own memory, never concatenated first.
+enum AlignedZipWriter {
+    /// One member.
+    struct Member {
+        enum Body {
+            case bytes([UInt8])
+            case tensor(Tensor)
+        }
+
+        let name: String
+        let body: Body
+
+        func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            switch self.body {
+            case .bytes(let bytes): try bytes.withUnsafeBytes(body)
+            case .tensor(let tensor): try body(tensor.bytes)
+            }
+        }
+    }
+
+    /// Where member data begin.
+    static let alignment = 64
+    /// 1980-01-01 00:00 in MS-DOS form: a fixed time keeps the archive reproducible.
+    private static let dosDate: UInt16 = 0x0021
+    private static let paddingFieldID: UInt16 = 0x4246  // "FB", torch's padding field
+    private static let zip64FieldID: UInt16 = 0x0001
+
+    /// Writes `members` to `path` atomically.
+    ///
+    /// - Parameter zip64Threshold: sizes and offsets at or above this are written as ZIP64 (0xFFFFFFFF, the format's
+    ///   limit; tests lower it to exercise the ZIP64 records with small files).
+    /// - Throws: ``FileAccessError`` from the file system.
+    static func write(_ members: [Member], to path: String, zip64Threshold: Int = 0xFFFF_FFFF) throws {
+        try AtomicFileWriter.write(to: path) { sink in
+            var central: [UInt8] = []
+            for member in members {
+                let offset = sink.bytesWritten
+                let header = try member.withBytes { data in
+                    let crc = CRC32.checksum(data)
+                    let header = localHeader(name: member.name, size: data.count, crc: crc, offset: offset, threshold: zip64Threshold)
+                    try sink.write(header)
+                    try sink.write(data)
+                    central += centralHeader(name: member.name, size: data.count, crc: crc, offset: offset, threshold: zip64Threshold)
+                    return header
+                }
+                precondition((offset + header.count) % alignment == 0, "member data must be aligned")
+            }
+            let directoryOffset = sink.bytesWritten
+            try sink.write(central)
+            try sink.write(endRecords(count: members.count, directoryOffset: directoryOffset, directorySize: central.count,
+                                      threshold: zip64Threshold))
+        }
+    }
+
+    private static func localHeader(name: String, size: Int, crc: UInt32, offset: Int, threshold: Int) -> [UInt8] {
+        let nameBytes = Array(name.utf8)
+        let large = size >= threshold
+        var extra = LittleEndianBytes()
+        if large {
+            extra.u16(zip64FieldID)
+            extra.u16(16)
+            extra.u64(size)
+            extra.u64(size)
+        }
+        // Pad with an extra field so that the data start at a multiple of the alignment; a field needs 4 bytes.
+        let unpadded = offset + 30 + nameBytes.count + extra.bytes.count
+        var padding = (alignment - unpadded % alignment) % alignment
+        if padding > 0 && padding < 4 { padding += alignment }
+        if padding > 0 {
+            extra.u16(paddingFieldID)
+            extra.u16(UInt16(padding - 4))
+            extra.bytes += [UInt8](repeating: 0x5A, count: padding - 4)
+        }
+        var header = LittleEndianBytes()
+        header.u32(0x0403_4B50)
+        header.u16(large ? 45 : 20)   // version needed to extract
+        header.u16(0x0800)            // flags: names are UTF-8
+        header.u16(0)                 // method: stored
+        header.u16(0)                 // time
+        header.u16(dosDate)
+        header.u32(crc)
+        header.u32(large ? 0xFFFF_FFFF : UInt32(size))
+        header.u32(large ? 0xFFFF_FFFF : UInt32(size))
+        header.u16(UInt16(nameBytes.count))
+        header.u16(UInt16(extra.bytes.count))
+        header.bytes += nameBytes + extra.bytes
+        return header.bytes
+    }
+
+    private static func centralHeader(name: String, size: Int, crc: UInt32, offset: Int, threshold: Int) -> [UInt8] {
+        let nameBytes = Array(name.utf8)
+        let largeSize = size >= threshold, largeOffset = offset >= threshold
+        // ZIP64 values appear for exactly the fields saturated at 0xFFFFFFFF, in this order.
+        var zip64 = LittleEndianBytes()
+        if largeSize {
+            zip64.u64(size)
+            zip64.u64(size)
+        }
+        if largeOffset { zip64.u64(offset) }
+        var extra = LittleEndianBytes()
+        if !zip64.bytes.isEmpty {
+            extra.u16(zip64FieldID)
+            extra.u16(UInt16(zip64.bytes.count))
+            extra.bytes += zip64.bytes
+        }
+        let version: UInt16 = zip64.bytes.isEmpty ? 20 : 45
+        var header = LittleEndianBytes()
+        header.u32(0x0201_4B50)
+        header.u16(0x0300 | version)  // made by: Unix
+        header.u16(version)
+        header.u16(0x0800)
+        header.u16(0)
+        header.u16(0)
+        header.u16(dosDate)
+        header.u32(crc)
+        header.u32(largeSize ? 0xFFFF_FFFF : UInt32(size))
+        header.u32(largeSize ? 0xFFFF_FFFF : UInt32(size))
+        header.u16(UInt16(nameBytes.count))
+        header.u16(UInt16(extra.bytes.count))
+        header.u16(0)                 // comment length
+        header.u16(0)                 // disk
+        header.u16(0)                 // internal attributes
+        header.u32(0o644 << 16)       // external attributes: rw-r--r--
+        header.u32(largeOffset ? 0xFFFF_FFFF : UInt32(offset))
+        header.bytes += nameBytes + extra.bytes
+        return header.bytes
+    }
+
+    private static func endRecords(count: Int, directoryOffset: Int, directorySize: Int, threshold: Int) -> [UInt8] {
+        let large = count >= min(0xFFFF, threshold) || directoryOffset >= threshold || directorySize >= threshold
+        var end = LittleEndianBytes()
+        if large {
+            let recordOffset = directoryOffset + directorySize
+            end.u32(0x0606_4B50)      // ZIP64 end of central directory record
+            end.u64(44)
+            end.u16(0x0300 | 45)
+            end.u16(45)
+            end.u32(0)
+            end.u32(0)
+            end.u64(count)
+            end.u64(count)
+            end.u64(directorySize)
+            end.u64(directoryOffset)
+            end.u32(0x0706_4B50)      // its locator
+            end.u32(0)
+            end.u64(recordOffset)
+            end.u32(1)
+        }
+        end.u32(0x0605_4B50)
+        end.u16(0)
+        end.u16(0)
+        end.u16(large ? 0xFFFF : UInt16(count))
+        end.u16(large ? 0xFFFF : UInt16(count))
+        end.u32(large ? 0xFFFF_FFFF : UInt32(directorySize))
+        end.u32(large ? 0xFFFF_FFFF : UInt32(directoryOffset))
+        end.u16(0)
+        return end.bytes
+    }
+}
+
+/// Appends little-endian integers to a byte array.
+struct LittleEndianBytes {
+    var bytes: [UInt8] = []
+
+    mutating func u16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+    mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+    mutating func u64(_ value: Int) { withUnsafeBytes(of: UInt64(value).littleEndian) { bytes += $0 } }
+}
