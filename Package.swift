@@ -18,20 +18,25 @@ let package = Package(
     targets: [
         // zlib (CRC-32 now, deflate for checkpoints). Not named CZlib: ZIPFoundation ships a module of that name.
         .systemLibrary(name: "CModelKitZlib", path: "Sources/CModelKitZlib"),
+        // libhdf5 (serial build) for Keras .keras/.h5 weights.
+        .systemLibrary(name: "CModelKitHDF5", path: "Sources/CModelKitHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
         // Tensors, shapes, dtypes, layers, models, JSON values, shape validation. No Foundation, no file I/O.
         .target(name: "ModelKitCore"),
         // The .mkit container and its JSON form, checksums, memory-mapped reads, atomic writes.
         .target(name: "ModelKitFormat", dependencies: ["ModelKitCore", "CModelKitZlib"]),
         // Forward kernels (BLAS loaded at run time), activations, prepared models.
         .target(name: "ModelKitEngine", dependencies: ["ModelKitCore"]),
+        // Backpropagation, losses, optimizers, schedules, gradient checking: the fine-tune engine.
+        .target(name: "ModelKitTraining", dependencies: ["ModelKitCore", "ModelKitEngine"]),
         // Foreign formats, one folder each (NumPy/, ONNX/, Safetensors/, ...), and the inputs `run` reads (CSV, JSON).
         .target(name: "ModelKitInterop", dependencies: [
-            "ModelKitCore", "ModelKitFormat", "CModelKitZlib",
+            "ModelKitCore", "ModelKitFormat", "CModelKitZlib", "CModelKitHDF5",
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         // Umbrella: re-exports the modules above and adds load-any-file conveniences.
-        .target(name: "ModelKit", dependencies: ["ModelKitCore", "ModelKitFormat", "ModelKitEngine", "ModelKitInterop"]),
+        .target(name: "ModelKit", dependencies: ["ModelKitCore", "ModelKitFormat", "ModelKitEngine", "ModelKitTraining", "ModelKitInterop"]),
         // The subcommands and their output; the only code that prints.
         .target(name: "ModelKitCLI", dependencies: [
             "ModelKit",
@@ -45,6 +50,7 @@ let package = Package(
         .testTarget(name: "ModelKitCoreTests", dependencies: ["ModelKitCore", "ModelKitTestSupport"]),
         .testTarget(name: "ModelKitFormatTests", dependencies: ["ModelKitFormat", "ModelKitTestSupport"]),
         .testTarget(name: "ModelKitEngineTests", dependencies: ["ModelKitEngine", "ModelKit", "ModelKitTestSupport"]),
+        .testTarget(name: "ModelKitTrainingTests", dependencies: ["ModelKitTraining", "ModelKit", "ModelKitTestSupport"]),
         .testTarget(name: "ModelKitInteropTests", dependencies: ["ModelKitInterop", "ModelKitTestSupport"]),
         .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitCLI", "ModelKitTestSupport"]),
     ]

@@ -6,6 +6,9 @@ set -euo pipefail
 need_apt=()
 # zlib headers: CRC-32 and deflate (CModelKitZlib).
 [ -f /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
+# HDF5 headers and library (Keras .keras/.h5 weights, CModelKitHDF5) and pkg-config, which finds them.
+[ -f /usr/include/hdf5/serial/hdf5.h ] || [ -f /usr/include/hdf5.h ] || need_apt+=(libhdf5-dev)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 # OpenBLAS, loaded at run time with dlopen (the engine falls back to a slower Swift kernel without it).
 ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0' || need_apt+=(libopenblas0-pthread)
 # A Python with venv for the interop tests (the real numpy/onnxruntime check our files).

@@ -15,3 +15,8 @@ set -x
 "$bin" convert "$model" "$out/example.json"
 "$bin" convert "$out/example.json" "$out/example.mkit"
 "$bin" inspect --json "$out/example.mkit" > "$out/inspect.json"
+# Run the example (inputs committed by Fixtures/generate/generate.py; the tests compare the outputs with PyTorch's).
+"$bin" run "$model" --input Fixtures/expected/example/batch1.input.npy
+"$bin" run "$model" --input Fixtures/expected/example/batch50.input.npy --output "$out/outputs.csv"
+"$bin" convert "$model" "$out/example.onnx"
+"$bin" run "$out/example.onnx" --input Fixtures/expected/example/batch1.input.npy --top-k 2

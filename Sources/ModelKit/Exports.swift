@@ -2,4 +2,5 @@
 @_exported import ModelKitCore
 @_exported import ModelKitFormat
 @_exported import ModelKitEngine
+@_exported import ModelKitTraining
 @_exported import ModelKitInterop

@@ -32,49 +32,101 @@ public enum ModelIO {
         }
     }
 
-    /// The output formats, by extension.
-    public enum OutputFormat: String, Sendable, CaseIterable {
-        case mkit, json
+    /// The output formats, by extension (kept for source compatibility; ``ModelFormat`` lists them all).
+    public typealias OutputFormat = ModelFormat
 
-        /// The format `path`'s extension names, or `nil`.
-        public init?(path: String) {
-            guard let form = ModelFile.Form(path: path) else { return nil }
-            self = form == .binary ? .mkit : .json
+    /// Reads the model at `path`, recognising its format by content.
+    ///
+    /// Weight-only formats (safetensors, `.npz`, `.pt`, GGUF without ModelKit's keys) need
+    /// ``LoadOptions/architecture``; files ModelKit wrote carry their own.
+    ///
+    /// - Throws: the format's typed error (``ModelFileError``, `ONNXError`, `SafetensorsError`, …), one line that
+    ///   names the file and says what to do.
+    public static func load(_ path: String, options: LoadOptions = LoadOptions()) throws -> LoadedModel {
+        let format = try ModelFormat.detect(path: path)
+        try checkApplicable(options, to: format, path: path)
+        switch format {
+        case .mkit, .modelKitJSON:
+            var loaded = try ModelFile.read(path: path, checksums: options.checksums)
+            if let layout = options.weightLayout { loaded.model.retagDenseWeights(layout) }
+            return loaded
+        case .onnx:
+            return try ONNXFormat.read(path: path, outputName: options.outputName)
+        case .safetensors:
+            return try SafetensorsFormat.read(path: path, architecture: options.architecture, weightLayout: options.weightLayout)
+        case .npz:
+            return try NumPyWeights.read(path: path, architecture: options.architecture, weightLayout: options.weightLayout)
+        case .pytorch:
+            return try PyTorchFormat.read(path: path, key: options.stateDictKey, architecture: options.architecture,
+                                          weightLayout: options.weightLayout)
+        case .gguf:
+            return try GGUFFormat.read(path: path, architecture: options.architecture, weightLayout: options.weightLayout)
+        case .keras, .kerasH5:
+            return try KerasBridge.read(path: path)
         }
     }
 
-    /// Reads the model at `path`.
-    ///
-    /// - Throws: ``ModelFileError`` with the path and a one-line reason.
-    public static func load(_ path: String, options: LoadOptions = LoadOptions()) throws -> LoadedModel {
-        var loaded = try ModelFile.read(path: path, checksums: options.checksums)
-        if let layout = options.weightLayout { loaded.model.retagDenseWeights(layout) }
-        return loaded
+    /// Refuses flags that do not apply to `format`, rather than silently ignoring them.
+    private static func checkApplicable(_ options: LoadOptions, to format: ModelFormat, path: String) throws {
+        func refuse(_ flag: String, _ reason: String) throws {
+            throw ModelFileError(.invalidRequest, "\(flag) does not apply to \(format.displayName) files: \(reason)", path: path)
+        }
+        if options.architecture != nil && !format.isWeightsOnly {
+            try refuse("--arch", "the file describes its own layers")
+        }
+        if options.stateDictKey != nil && format != .pytorch { try refuse("--key", "it selects a state dict in a PyTorch checkpoint") }
+        if options.outputName != nil && format != .onnx { try refuse("--output-name", "it selects an output of an ONNX graph") }
+        if options.weightLayout != nil && [.onnx, .keras, .kerasH5].contains(format) {
+            try refuse("--weight-layout", "the file's graph says how each weight is used")
+        }
     }
 
     /// Options for writing a model.
     public struct SaveOptions: Sendable {
         /// Store `.mkit` tensors compressed (`shuffle-zlib`, format 1.1) at this level; `nil` writes raw.
         public var compression: Zlib.Level?
+        /// Convert floating-point tensors to this dtype before writing (`--dtype`); `nil` keeps them.
+        public var dtype: DType?
 
-        public init(compression: Zlib.Level? = nil) { self.compression = compression }
+        public init(compression: Zlib.Level? = nil, dtype: DType? = nil) {
+            self.compression = compression
+            self.dtype = dtype
+        }
     }
 
     /// Writes `model` to `path` in the format its extension names, atomically.
     ///
-    /// - Throws: ``ModelFileError`` when the extension is unknown or an option does not apply, or the file system's error.
+    /// Weight-only formats (`.safetensors`, `.npz`, `.pt`) are written as the matching PyTorch `nn.Sequential`'s
+    /// `state_dict` (names `0.weight`, …, weights `[out, in]`).
+    ///
+    /// - Throws: ``ModelFileError`` when the extension is unknown or an option does not apply, the format's error
+    ///   when the model cannot be written in it, or the file system's error.
     public static func save(_ model: Model, to path: String, options: SaveOptions = SaveOptions()) throws {
-        guard let format = OutputFormat(path: path) else {
-            throw ModelFileError(.invalidRequest, "cannot tell the output format from the extension; use one of: \(OutputFormat.allCases.map { "." + $0.rawValue }.joined(separator: ", "))", path: path)
+        guard let format = ModelFormat(outputPath: path) else {
+            throw ModelFileError(.invalidRequest, "cannot tell the output format from the extension; use one of: \(ModelFormat.outputExtensionList)", path: path)
         }
         if options.compression != nil && format != .mkit {
             throw ModelFileError(.invalidRequest, "compression applies to .mkit output only", path: path)
         }
+        var model = model
+        if let dtype = options.dtype { model = try model.convertingFloatingPointTensors(to: dtype) }
         switch format {
         case .mkit: try MKitWriter.write(model, to: path, compression: options.compression)
-        case .json: try ModelFile.write(model, to: path, form: .json)
+        case .modelKitJSON: try ModelFile.write(model, to: path, form: .json)
+        case .onnx: try ONNXFormat.write(model, to: path, producerVersion: ModelKitVersion.string)
+        case .safetensors: try SafetensorsFormat.write(model, to: path)
+        case .npz: try NumPyWeights.write(model, to: path)
+        case .pytorch: try PyTorchFormat.write(model, to: path)
+        case .gguf: try GGUFFormat.write(model, to: path)
+        case .keras, .kerasH5: try KerasBridge.write(model, to: path, format: format)
         }
     }
+}
+
+/// The library's version, written into the files it produces.
+public enum ModelKitVersion {
+    /// `0.1.0`.
+    public static let string = "0.1.0"
 }
 
 extension Model {

@@ -33,8 +33,10 @@ public enum FileSniffer {
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) { return .zip }
         if head.starts(with: Array("GGUF".utf8)) { return .gguf }
         if head.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]) { return .hdf5 }
-        if head.count >= 2, head[0] == 0x80, (2...5).contains(head[1]) { return .pickle }
+        // safetensors before pickle: a header length of 640, 896, 1152 or 1408 bytes starts with 0x80 0x02…0x05,
+        // which is also how a pickle starts; the `{` at byte 8 decides.
         if looksLikeSafetensors(bytes) { return .safetensors }
+        if head.count >= 2, head[0] == 0x80, (2...5).contains(head[1]) { return .pickle }
         let text = String(decoding: head.prefix(512), as: UTF8.self)
         let trimmed = text.drop { $0.isWhitespace }
         if trimmed.hasPrefix("version https://git-lfs") { return .gitLFSPointer }

@@ -32,7 +32,7 @@ final class ConvertCommandTests: XCTestCase {
     func test_unknownOutputExtensionIsAUsageError() throws {
         let result = try BinaryRunner.run(["convert", "Fixtures/models/mkit/frozen-v1.0.mkit", "/tmp/x.weird"])
         XCTAssertEqual(result.exitCode, 64)
-        XCTAssertTrue(result.standardError.contains("use .mkit or .json"), result.standardError)
+        XCTAssertTrue(result.standardError.contains("use one of .mkit, .json, .onnx"), result.standardError)
     }
 
     func test_missingInputIsAClearError() throws {

@@ -70,7 +70,9 @@ final class InspectCommandTests: XCTestCase {
         let version = try BinaryRunner.run(["--version"])
         XCTAssertEqual(version.exitCode, 0)
         XCTAssertTrue(version.standardOutput.hasPrefix("modelkit 0.1.0 (format 1.1"), version.standardOutput)
-        for command in ["inspect", "convert"] {
+        // The matrix library and its kernel family are part of the version: they change speed sevenfold.
+        XCTAssertTrue(version.standardOutput.contains("matrix library: "), version.standardOutput)
+        for command in ["inspect", "convert", "run"] {
             let help = try BinaryRunner.run([command, "--help"])
             XCTAssertEqual(help.exitCode, 0)
             try assertSnapshot(help.standardOutput, named: "help-\(command).txt")

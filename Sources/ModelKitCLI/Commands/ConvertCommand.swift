@@ -17,7 +17,7 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "The input model.")
     var input: String
 
-    @Argument(help: "The output file: .mkit or .json.")
+    @Argument(help: "The output file; its extension picks the format: .mkit, .json, .onnx, .safetensors, .npz, .pt, .gguf, .keras, .h5.")
     var output: String
 
     @OptionGroup var source: ModelSourceOptions
@@ -25,11 +25,14 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .long, help: "Store .mkit tensors compressed (byte-shuffle + zlib): none, fast, default or best.")
     var compress: CompressionArgument = .none
 
+    @Option(name: .long, help: "Store floating-point tensors as float32, float16 or bfloat16.")
+    var dtype: PrecisionArgument?
+
     func validate() throws {
-        guard ModelIO.OutputFormat(path: output) != nil else {
-            throw ValidationError("Cannot tell the output format of '\(output)' from its extension; use .mkit or .json.")
+        guard let format = ModelFormat(outputPath: output) else {
+            throw ValidationError("Cannot tell the output format of '\(output)' from its extension; use one of \(ModelFormat.outputExtensionList).")
         }
-        if compress != .none && ModelIO.OutputFormat(path: output) != .mkit {
+        if compress != .none && format != .mkit {
             throw ValidationError("--compress applies to .mkit output only.")
         }
     }
@@ -38,10 +41,20 @@ struct ConvertCommand: ParsableCommand {
         if try SameFile.check(input, output) {
             throw ModelFileError(.invalidRequest, "refusing to overwrite the input file; choose another output path", path: output)
         }
-        let loaded = try ModelIO.load(input, options: try source.loadOptions())
+        let options = try source.loadOptions()
+        let loaded: LoadedModel
+        do {
+            loaded = try ModelIO.load(input, options: options)
+        } catch let error as ONNXError where error.kind == .unsupported {
+            // Any ONNX model's weights still convert to a weight-only format, graph or not.
+            guard let format = ModelFormat(outputPath: output), [.safetensors, .npz].contains(format) else { throw error }
+            try ONNXWeightsExport.write(input: input, output: output, format: format, dtype: dtype?.dtype, graphError: error)
+            return
+        }
+        for note in loaded.notes { printToStandardError("note: \(note)") }
         let analysis = loaded.model.analyze()
         for issue in analysis.issues { printToStandardError("\(issue.severity.rawValue): \(issue)") }
-        try ModelIO.save(loaded.model, to: output, options: .init(compression: compress.level))
+        try ModelIO.save(loaded.model, to: output, options: .init(compression: compress.level, dtype: dtype?.dtype))
         printToStandardError("wrote \(output) (\(loaded.model.layers.count) layers, \(analysis.totalParameters) parameters)")
     }
 }
@@ -50,6 +63,33 @@ struct ConvertCommand: ParsableCommand {
 enum CompressionArgument: String, ExpressibleByArgument, CaseIterable {
     case none, fast, `default`, best
     var level: Zlib.Level? { self == .none ? nil : Zlib.Level(rawValue: rawValue) }
+}
+
+/// `--dtype float32|float16|bfloat16`.
+enum PrecisionArgument: String, ExpressibleByArgument, CaseIterable {
+    case float32, float16, bfloat16
+    var dtype: DType { DType(name: rawValue) ?? .float32 }
+}
+
+/// Writes every initializer of an ONNX graph that ModelKit cannot map to layers, as plain named tensors.
+enum ONNXWeightsExport {
+    static func write(input: String, output: String, format: ModelFormat, dtype: DType?, graphError: ONNXError) throws {
+        var tensors = try ONNXFormat.readWeights(path: input)
+        if let dtype {
+            tensors = try tensors.map { entry in
+                guard entry.tensor.dtype.isFloatingPoint else { return entry }
+                var copy = entry
+                copy.tensor = try entry.tensor.converted(to: dtype)
+                return copy
+            }
+        }
+        printToStandardError("note: the graph does not map to dense layers (\(graphError.message)); writing its \(tensors.count) initializers as they are, without layers")
+        switch format {
+        case .safetensors: try SafetensorsFormat.writeTensors(tensors, metadata: ["format": "onnx"], to: output)
+        default: try NumPyFile.writeArchive(tensors.map { ($0.name, $0.tensor) }, to: output)
+        }
+        printToStandardError("wrote \(output) (\(tensors.count) tensors)")
+    }
 }
 
 /// Whether two paths name the same file (same device and inode), so `convert` never overwrites its input.

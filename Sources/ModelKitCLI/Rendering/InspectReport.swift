@@ -149,7 +149,9 @@ struct InspectReport {
     }
 
     private func checksumLine() -> String {
-        guard loaded.headerChecksum != .absent else { return "none (the JSON form has no checksums)" }
+        guard loaded.headerChecksum != .absent || !loaded.tensorChecksums.values.allSatisfy({ $0 == .absent }) else {
+            return loaded.formatName.contains("JSON") ? "none (the JSON form has no checksums)" : "none (the format has no checksums)"
+        }
         let counts = checksumCounts().filter { $0.count > 0 }.map { "\($0.count) \($0.key.replacingOccurrences(of: "_", with: " "))" }
         var line = "header \(loaded.headerChecksum.rawValue), tensors " + (counts.isEmpty ? "none" : counts.joined(separator: ", "))
         let bad = loaded.tensorChecksums.filter { $0.value == .mismatch }.map(\.key).sorted()
