@@ -10,7 +10,7 @@ import Darwin
 #endif
 
 /// `cblas_sgemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)` with 32-bit integers (LP64).
-typealias SGEMMFunction = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
+package typealias SGEMMFunction = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
                                          UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32) -> Void
 
 /// `cblas_sgemv(order, trans, M, N, alpha, A, lda, x, incx, beta, y, incy)`.
@@ -22,9 +22,9 @@ typealias SGEMVFunction = @convention(c) (Int32, Int32, Int32, Int32, Float, Uns
 /// Loaded once per process, lazily, on first use. On Linux the library is opened with `dlopen` rather than linked,
 /// because OpenBLAS picks its CPU kernels in a load-time constructor that reads `OPENBLAS_CORETYPE`: setting the
 /// variable before a normal link is impossible, and Debian's 0.3.21 mis-detects recent CPUs as "Prescott" (SSE3).
-final class BLASLibrary: @unchecked Sendable {
+package final class BLASLibrary: @unchecked Sendable {
     /// `nil` when no library could be loaded (the portable kernel is used instead).
-    let sgemm: SGEMMFunction?
+    package let sgemm: SGEMMFunction?
     /// The matrix-vector product, for batch 1 on large weights (`sgemm` would copy the whole weight into its packed
     /// form for a single row); `nil` when the library lacks it.
     let sgemv: SGEMVFunction?
@@ -38,7 +38,7 @@ final class BLASLibrary: @unchecked Sendable {
     }
 
     /// The library of this process.
-    static let shared: BLASLibrary = load()
+    package static let shared: BLASLibrary = load()
 
     /// Library names tried in order. `libblas.so.3` is whatever Debian's alternatives system points at.
     static let candidateNames = ["libopenblas.so.0", "libopenblas.so", "libblas.so.3"]

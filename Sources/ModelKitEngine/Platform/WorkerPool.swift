@@ -10,7 +10,7 @@ import Synchronization
 #endif
 
 /// Work the pool can split: `runTask(_:)` is called once for every index in `0..<taskCount`, from any thread.
-protocol ParallelJob: AnyObject {
+package protocol ParallelJob: AnyObject {
     func runTask(_ index: Int)
 }
 
@@ -23,9 +23,9 @@ protocol ParallelJob: AnyObject {
 ///
 /// One job runs at a time; a caller that finds the pool busy (another task is predicting) runs its job alone,
 /// which is what several concurrent callers want anyway. Idle threads spin for a short while, then sleep.
-final class WorkerPool: @unchecked Sendable {
+package final class WorkerPool: @unchecked Sendable {
     /// Threads that work on a job, counting the caller.
-    let width: Int
+    package let width: Int
 
     #if os(Linux)
     /// `epoch << 32 | taskCount << 16 | nextTask`: claiming a task is one compare-and-swap, and a thread still
@@ -44,7 +44,7 @@ final class WorkerPool: @unchecked Sendable {
     #endif
 
     /// The pool of this process, as wide as the BLAS thread setting.
-    static let shared = WorkerPool(width: BLASLibrary.shared.info.threads)
+    package static let shared = WorkerPool(width: BLASLibrary.shared.info.threads)
 
     /// The most tasks one job may have.
     static let maximumTasks = 0xFFFF
@@ -66,7 +66,7 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Runs `job` for tasks `0..<taskCount`, using the pool when it is free and at most `threads` threads.
     /// Returns when every task has finished.
-    func run(_ job: any ParallelJob, taskCount: Int, threads: Int) {
+    package func run(_ job: any ParallelJob, taskCount: Int, threads: Int) {
         precondition(taskCount >= 0 && taskCount <= Self.maximumTasks, "task count out of range")
         #if os(Linux)
         if taskCount > 1, threads > 1, width > 1, inUse.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {

@@ -15,6 +15,12 @@ enum CSVTensorReader {
     private static let quote = UInt8(ascii: "\"")
 
     static func read(_ bytes: UnsafeRawBufferPointer, path: String) throws(InputFileError) -> Tensor {
+        try readTable(bytes, path: path).values
+    }
+
+    /// The values and, when the first row is a header, its column names.
+    static func readTable(_ bytes: UnsafeRawBufferPointer, path: String) throws(InputFileError) -> (values: Tensor, header: [String]?) {
+        var header: [String]?
         var values: [Float] = []
         var columns: Int?
         var rows = 0
@@ -69,6 +75,7 @@ enum CSVTensorReader {
                 // Only the first row may be a header: one with text in it and no out-of-range number.
                 if columns == nil && hasText && problem != .outOfRange {
                     headerLine = lineNumber
+                    header = fields
                     columns = fields.count
                     continue
                 }
@@ -80,7 +87,7 @@ enum CSVTensorReader {
             rows += 1
         }
         guard rows > 0, let width = columns, width > 0 else { throw .empty(path: path) }
-        return Tensor(float32: values, shape: [rows, width])
+        return (Tensor(float32: values, shape: [rows, width]), header)
     }
 
     /// The bytes of `line[from..<to]` without surrounding spaces and tabs.

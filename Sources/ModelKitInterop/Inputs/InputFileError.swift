@@ -24,6 +24,8 @@ public enum InputFileError: Error, Sendable, CustomStringConvertible {
     case arrayNotFound(path: String, name: String, available: [String])
     /// The output extension is not one we write, or the tensor cannot be written in that form.
     case unsupportedOutput(path: String, reason: String)
+    /// Training data that is missing an array or column, or whose inputs and targets do not fit together.
+    case invalidTrainingData(path: String, reason: String)
 
     /// One line naming the file and saying what is wrong and what to do.
     public var description: String {
@@ -47,7 +49,7 @@ public enum InputFileError: Error, Sendable, CustomStringConvertible {
         case .arrayNotFound(let path, let name, let available):
             let list = available.isEmpty ? "none" : available.map { "'\($0)'" }.joined(separator: ", ")
             return "\(path): no array named '\(name)'; it holds: \(list)"
-        case .unsupportedOutput(let path, let reason):
+        case .unsupportedOutput(let path, let reason), .invalidTrainingData(let path, let reason):
             return "\(path): \(reason)"
         }
     }
