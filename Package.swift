@@ -34,7 +34,7 @@ let package = Package(
             "ModelKitCore", "ModelKitFormat", "CModelKitZlib", "CModelKitHDF5",
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-        ]),
+        ], exclude: ["ONNX/onnx-subset.proto"]),
         // Umbrella: re-exports the modules above and adds load-any-file conveniences.
         .target(name: "ModelKit", dependencies: ["ModelKitCore", "ModelKitFormat", "ModelKitEngine", "ModelKitTraining", "ModelKitInterop"]),
         // The subcommands and their output; the only code that prints.
@@ -52,6 +52,6 @@ let package = Package(
         .testTarget(name: "ModelKitEngineTests", dependencies: ["ModelKitEngine", "ModelKit", "ModelKitTestSupport"]),
         .testTarget(name: "ModelKitTrainingTests", dependencies: ["ModelKitTraining", "ModelKit", "ModelKitTestSupport"]),
         .testTarget(name: "ModelKitInteropTests", dependencies: ["ModelKitInterop", "ModelKitTestSupport"]),
-        .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitCLI", "ModelKitTestSupport"]),
+        .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitCLI", "ModelKitTestSupport"], exclude: ["Snapshots"]),
     ]
 )

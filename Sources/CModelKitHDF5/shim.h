@@ -5,3 +5,63 @@
 #else
 #include <hdf5.h>
 #endif
+#include <string.h>
+
+// HDF5 spells many constants as macros that call H5open() or cast (`(H5OPEN H5T_NATIVE_FLOAT_g)`, `(hid_t)0`);
+// Swift imports none of those, so each one is exposed through a small inline function.
+static inline hid_t modelkit_h5p_default(void) { return H5P_DEFAULT; }
+static inline hid_t modelkit_h5s_all(void) { return H5S_ALL; }
+static inline hid_t modelkit_h5e_default(void) { return H5E_DEFAULT; }
+static inline hid_t modelkit_h5p_file_access(void) { return H5P_FILE_ACCESS; }
+static inline hid_t modelkit_h5p_file_create(void) { return H5P_FILE_CREATE; }
+static inline hid_t modelkit_h5p_link_create(void) { return H5P_LINK_CREATE; }
+static inline hid_t modelkit_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
+static inline hid_t modelkit_h5t_native_float(void) { return H5T_NATIVE_FLOAT; }
+static inline hid_t modelkit_h5t_ieee_f32le(void) { return H5T_IEEE_F32LE; }
+static inline hid_t modelkit_h5t_ieee_f32be(void) { return H5T_IEEE_F32BE; }
+static inline hid_t modelkit_h5t_ieee_f64le(void) { return H5T_IEEE_F64LE; }
+static inline hid_t modelkit_h5t_ieee_f64be(void) { return H5T_IEEE_F64BE; }
+static inline hid_t modelkit_h5t_c_s1(void) { return H5T_C_S1; }
+static inline size_t modelkit_h5t_variable(void) { return H5T_VARIABLE; }
+static inline unsigned modelkit_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
+static inline unsigned modelkit_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }
+
+// A key that identifies an object within its file, for cycle detection: the file number and the object's address
+// (HDF5 1.10) or token (1.12 and later), copied into 16 bytes. Returns a negative value on failure.
+static inline herr_t modelkit_h5o_identity(hid_t object, unsigned long *fileno, unsigned char key[16]) {
+    memset(key, 0, 16);
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    herr_t status = H5Oget_info3(object, &info, H5O_INFO_BASIC);
+    if (status < 0) return status;
+    *fileno = info.fileno;
+    memcpy(key, &info.token, sizeof(info.token) < 16 ? sizeof(info.token) : 16);
+#else
+    H5O_info_t info;
+    herr_t status = H5Oget_info2(object, &info, H5O_INFO_BASIC);
+    if (status < 0) return status;
+    *fileno = info.fileno;
+    memcpy(key, &info.addr, sizeof(info.addr));
+#endif
+    return 0;
+}
+
+// The type of the object `name` names under `group`, without following it twice: 0 group, 1 dataset, 2 named
+// datatype, -1 anything else or an error (a dangling soft or external link included).
+static inline int modelkit_h5o_kind(hid_t group, const char *name) {
+    if (H5Lexists(group, name, H5P_DEFAULT) <= 0) return -1;
+    H5L_info_t link;
+    if (H5Lget_info(group, name, &link, H5P_DEFAULT) < 0) return -1;
+    if (link.type != H5L_TYPE_HARD) return -2;
+    if (H5Oexists_by_name(group, name, H5P_DEFAULT) <= 0) return -1;
+    hid_t object = H5Oopen(group, name, H5P_DEFAULT);
+    if (object < 0) return -1;
+    H5I_type_t type = H5Iget_type(object);
+    H5Oclose(object);
+    switch (type) {
+    case H5I_GROUP: return 0;
+    case H5I_DATASET: return 1;
+    case H5I_DATATYPE: return 2;
+    default: return -1;
+    }
+}

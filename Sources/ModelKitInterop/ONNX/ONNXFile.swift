@@ -19,6 +19,12 @@ struct ONNXFile {
     static func open(_ path: String) throws(ONNXError) -> ONNXFile {
         let storage: TensorStorage
         do { storage = try MappedFile.open(path) } catch { throw ONNXError(error) }
+        return try open(storage: storage, path: path)
+    }
+
+    /// Decodes the model held in `storage`; `path` names it in errors and locates its external data. A separate
+    /// entry point so that tests and the fuzz targets (Fuzz/) can decode bytes that are not in a file.
+    static func open(storage: TensorStorage, path: String) throws(ONNXError) -> ONNXFile {
         let bytes = storage.bytes
         guard !bytes.isEmpty, let base = bytes.baseAddress else {
             throw ONNXError(.notONNX, "not an ONNX model: the file is empty", path: path)

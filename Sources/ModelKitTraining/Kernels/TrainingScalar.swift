@@ -33,10 +33,15 @@ public protocol TrainingScalar: BinaryFloatingPoint, Sendable where Self.RawSign
 }
 
 extension Float: TrainingScalar {
+    /// The C library's function (see ``TrainingScalar``).
     @inline(__always) public static func exponential(_ x: Float) -> Float { expf(x) }
+    /// The C library's function (see ``TrainingScalar``).
     @inline(__always) public static func logarithm(_ x: Float) -> Float { logf(x) }
+    /// The C library's function (see ``TrainingScalar``).
     @inline(__always) public static func logarithmOnePlus(_ x: Float) -> Float { log1pf(x) }
+    /// The C library's function (see ``TrainingScalar``).
     @inline(__always) public static func hyperbolicTangent(_ x: Float) -> Float { tanhf(x) }
+    /// The C library's function (see ``TrainingScalar``).
     @inline(__always) public static func errorFunction(_ x: Float) -> Float { erff(x) }
 
     /// Through the engine's run-time loaded BLAS, split over the engine's worker threads when the product is large.
@@ -49,10 +54,15 @@ extension Float: TrainingScalar {
 }
 
 extension Double: TrainingScalar {
+    /// The C library's function (see ``TrainingScalar``).
     @inline(__always) public static func exponential(_ x: Double) -> Double { exp(x) }
+    /// The C library's function (see ``TrainingScalar``).
     @inline(__always) public static func logarithm(_ x: Double) -> Double { log(x) }
+    /// The C library's function (see ``TrainingScalar``).
     @inline(__always) public static func logarithmOnePlus(_ x: Double) -> Double { log1p(x) }
+    /// The C library's function (see ``TrainingScalar``).
     @inline(__always) public static func hyperbolicTangent(_ x: Double) -> Double { tanh(x) }
+    /// The C library's function (see ``TrainingScalar``).
     @inline(__always) public static func errorFunction(_ x: Double) -> Double { erf(x) }
 
     /// Plain loops: the float64 path only checks gradients of small networks.

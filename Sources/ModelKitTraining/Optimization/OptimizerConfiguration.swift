@@ -12,6 +12,7 @@ public enum OptimizerKind: String, Sendable, CaseIterable, Codable {
 /// let adamW = OptimizerConfiguration.adamW(learningRate: 1e-3) // weight decay 0.01, as torch.optim.AdamW
 /// ```
 public struct OptimizerConfiguration: Sendable, Equatable {
+    /// The algorithm.
     public var kind: OptimizerKind
     /// The base learning rate (a schedule scales it per step).
     public var learningRate: Double
@@ -23,8 +24,9 @@ public struct OptimizerConfiguration: Sendable, Equatable {
     public var nesterov: Bool
     /// L2-style decay added to the gradient (SGD, Adam) or decoupled (AdamW); applies to every trainable parameter.
     public var weightDecay: Double
-    /// Adam/AdamW: β1, β2.
+    /// Adam/AdamW: the first-moment decay β1.
     public var beta1: Double
+    /// Adam/AdamW: the second-moment decay β2.
     public var beta2: Double
     /// Adam/AdamW: added after `√v̂` (torch's placement).
     public var epsilon: Double

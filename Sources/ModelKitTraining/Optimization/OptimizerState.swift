@@ -2,9 +2,12 @@ import ModelKitCore
 
 /// A named float32 tensor of saved training state, e.g. `fc1.weight.exp_avg`.
 public struct NamedTensor: Sendable {
+    /// `<parameter>.<buffer>`.
     public var name: String
+    /// The float32 values in the parameter's shape.
     public var tensor: Tensor
 
+    /// A named tensor.
     public init(name: String, tensor: Tensor) {
         self.name = name
         self.tensor = tensor
@@ -25,6 +28,7 @@ public struct OptimizerState: Sendable {
     /// The buffers, in parameter order.
     public var tensors: [NamedTensor]
 
+    /// A state with every field given.
     public init(kind: OptimizerKind, steps: [String: Int], tensors: [NamedTensor]) {
         self.kind = kind
         self.steps = steps

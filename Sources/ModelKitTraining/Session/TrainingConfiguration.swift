@@ -7,7 +7,9 @@
 /// configuration.frozenLayers = ["fc1"]
 /// ```
 public struct TrainingConfiguration: Sendable, Equatable {
+    /// The training objective.
     public var loss: LossFunction
+    /// The update rule and its hyperparameters.
     public var optimizer: OptimizerConfiguration
     /// Stepped once per optimizer step.
     public var schedule: LearningRateSchedule
@@ -27,11 +29,15 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var seed: UInt64
     /// Apply dropout layers (with a mask from the seeded generator) while training; `false` treats them as identity.
     public var dropoutEnabled: Bool
+    /// Passes over the data a full run makes (``Trainer/train(_:onStep:)``).
+    public var epochs: Int
 
+    /// A configuration; only the loss and optimizer are required (no schedule, clipping, l2 or freezing;
+    /// batch 32, file order, seed 0, dropout on, one epoch).
     public init(loss: LossFunction, optimizer: OptimizerConfiguration, schedule: LearningRateSchedule = .constant,
                 clipGradientNorm: Double? = nil, l2: Double = 0, frozenLayers: [String] = [],
                 trainLastDenseLayers: Int? = nil, batchSize: Int = 32, shuffle: Bool = false, seed: UInt64 = 0,
-                dropoutEnabled: Bool = true) {
+                dropoutEnabled: Bool = true, epochs: Int = 1) {
         self.loss = loss
         self.optimizer = optimizer
         self.schedule = schedule
@@ -43,6 +49,7 @@ public struct TrainingConfiguration: Sendable, Equatable {
         self.shuffle = shuffle
         self.seed = seed
         self.dropoutEnabled = dropoutEnabled
+        self.epochs = epochs
     }
 
     /// Checks every setting.
@@ -51,6 +58,7 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public func validate() throws(TrainingError) {
         try optimizer.validate()
         try schedule.validate()
+        guard epochs >= 0 else { throw .invalidConfiguration(name: "epochs", reason: "\(epochs) must not be negative") }
         guard batchSize >= 1 else { throw .invalidConfiguration(name: "batch_size", reason: "\(batchSize) must be at least 1") }
         if let clip = clipGradientNorm, !(clip.isFinite && clip > 0) {
             throw .invalidConfiguration(name: "clip_grad_norm", reason: "\(clip) must be a positive number")

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# `make bench`: ModelKit next to PyTorch, onnxruntime and NumPy, in one run, on the same data. See Benchmarks/README.md.
+#
+# Environment (all optional):
+#   QUICK=1          smoke run: short time boxes, one round, a 256 MiB file for the file rows
+#   CASES="a b"      only these cases (example-1 example-50 example-1024 wide-1 wide-256 sgemm-2048)
+#   FILES=0          skip the safetensors/.mkit file rows
+#   ROUNDS=N         rounds over the cases (default 2, QUICK 1); each engine keeps its best median
+#   BENCH_PYTHON=…   a Python that already has Benchmarks/requirements.txt (skips the venv)
+#   MODELKIT_BENCH_SCRATCH=DIR   SwiftPM scratch path (default .build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+
+quick="${QUICK:-0}"; [ "$quick" = 1 ] || quick=0
+if [ "$quick" = 1 ]; then budget=0.2; rounds="${ROUNDS:-1}"; repetitions=1; layers=1
+else budget=1.0; rounds="${ROUNDS:-2}"; repetitions=3; layers=4; fi
+all_cases="example-1 example-50 example-1024 wide-1 wide-256 sgemm-2048"
+cases="${CASES:-$all_cases}"
+scratch="${MODELKIT_BENCH_SCRATCH:-.build}"
+
+log() { echo "bench: $*" >&2; }
+
+# 1. modelkit-bench, release mode.
+log "building modelkit-bench (release, scratch path $scratch)"
+swift build -c release --product modelkit-bench --scratch-path "$scratch" >&2
+bench="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/modelkit-bench"
+
+# 2. The peers, in a venv made (or reused) here.
+if [ -n "${BENCH_PYTHON:-}" ]; then
+  python="$BENCH_PYTHON"
+else
+  venv="$root/.venv-bench"
+  python="$venv/bin/python"
+  stamp="$venv/.requirements.sha256"
+  want="$(sha256sum Benchmarks/requirements.txt | cut -d' ' -f1)"
+  if [ ! -x "$python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "setting up $venv with Benchmarks/requirements.txt (the first time downloads torch)"
+    [ -x "$python" ] || python3 -m venv "$venv"
+    "$python" -m pip install --quiet --upgrade pip >&2
+    # The CPU-only torch wheel avoids ~3 GB of CUDA packages; when its index is unreachable, PyPI's torch is used.
+    torch_pin="$(grep -E '^torch==' Benchmarks/requirements.txt)"
+    "$python" -m pip install --quiet --timeout 15 --retries 1 --index-url https://download.pytorch.org/whl/cpu "$torch_pin" >&2 \
+      || log "the PyTorch CPU index is unreachable or lacks $torch_pin; taking torch from PyPI"
+    "$python" -m pip install --quiet -r Benchmarks/requirements.txt >&2
+    echo "$want" > "$stamp"
+  fi
+fi
+
+# 3. Shared data, generated once for all engines; deleted at exit.
+work="$(mktemp -d "${TMPDIR:-/tmp}/modelkit-bench.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+results="$work/results.jsonl"
+: > "$results"
+if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
+  log "note: OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE is set: modelkit and NumPy both use it; unset it to let each choose"
+fi
+log "writing the shared weights, inputs and reference outputs"
+"$python" Benchmarks/peers.py prepare "$work/data"
+
+# 4. The cases, modelkit and the peers one after the other per case, so that both see the same machine load.
+status=0
+for round in $(seq 1 "$rounds"); do
+  for case in $cases; do
+    log "round $round/$rounds: $case"
+    "$bench" "$work/data" --case "$case" --budget "$budget" >> "$results" || status=1
+    engines=(--engine torch --engine onnxruntime --engine numpy)
+    "$python" -W ignore Benchmarks/peers.py run "$work/data" --case "$case" --budget "$budget" "${engines[@]}" >> "$results" || status=1
+  done
+done
+
+# 5. The file rows (issue 4): a 1 GiB safetensors file, converted both ways, next to safetensors and cp.
+if [ "${FILES:-1}" != 0 ]; then
+  log "file rows: writing a $((layers * 256)) MiB safetensors file"
+  mkdir -p "$work/files"
+  "$python" Benchmarks/peers.py files "$work/files" --repetitions "$repetitions" --layers "$layers" >> "$results" || status=1
+  "$bench" --files "$work/files" --repetitions "$repetitions" --budget "$budget" >> "$results" || status=1
+  rm -rf "$work/files"
+fi
+
+# 6. The table.
+date="$(date +%Y-%m-%d)"
+host="$(hostname -s 2>/dev/null || hostname)"
+cpu="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//') ($(nproc 2>/dev/null || echo ?) cores)"
+mkdir -p Benchmarks/results
+table="Benchmarks/results/$date-$host.md"
+report_args=(--host "$host" --date "$date" --cpu "$cpu" --load "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)"
+             --coretype "${OPENBLAS_CORETYPE:-}")
+[ "$quick" = 1 ] && report_args+=(--quick)
+"$python" Benchmarks/report.py "$results" "${report_args[@]}" > "$table.tmp" || status=1
+mv "$table.tmp" "$table"
+cp "$table" Benchmarks/results/latest.md
+cat "$table"
+log "saved $table and Benchmarks/results/latest.md"
+exit "$status"
