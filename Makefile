@@ -1,10 +1,14 @@
 # Convenience targets; the README's two commands are the scripts themselves.
-.PHONY: demo test bench fixtures
+.PHONY: demo test bench fixtures fuzz
 demo:
 	scripts/demo.sh
 test:
 	scripts/test.sh
+# make bench [QUICK=1] [CASES="example-50 wide-256"] [FILES=0] [ROUNDS=N] [KEEP_CORETYPE=1]: see Benchmarks/README.md.
 bench:
-	Benchmarks/run.sh
+	QUICK='$(QUICK)' CASES='$(CASES)' FILES='$(FILES)' ROUNDS='$(ROUNDS)' KEEP_CORETYPE='$(KEEP_CORETYPE)' Benchmarks/run.sh
 fixtures:
 	cd Fixtures/generate && ./run.sh
+# Every reader under libFuzzer + AddressSanitizer, FUZZ_SECONDS (default 60) per target (scripts/fuzz.sh).
+fuzz:
+	scripts/fuzz.sh

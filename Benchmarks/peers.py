@@ -304,6 +304,7 @@ def files(directory: str, repetitions: int, layers: int) -> int:
         return 1
     del loaded
     report("safetensors", "load_file", timed(lambda: load_file(path)), bytes=size)
+    report("safetensors", "load_save", timed(lambda: save_file(load_file(path), scratch, metadata={"format": "pt"})), bytes=size)
     report("cp", "copy", timed(lambda: subprocess.run(["cp", path, scratch], check=True)), bytes=size)
 
     def header() -> None:

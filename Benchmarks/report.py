@@ -27,13 +27,15 @@ PEER_NAMES = {"torch": "PyTorch", "onnxruntime": "onnxruntime", "numpy": "NumPy"
 FILE_ROWS = [
     ("safetensors → .mkit (modelkit: ModelIO.load + save)", "modelkit", "safetensors-to-mkit"),
     (".mkit → safetensors (modelkit: ModelIO.load + save)", "modelkit", "mkit-to-safetensors"),
+    ("safetensors `load_file` + `save_file` (Python, torch tensors)", "safetensors", "load_save"),
     ("safetensors `save_file` (torch tensors)", "safetensors", "save_file"),
-    ("safetensors `load_file` (torch tensors)", "safetensors", "load_file"),
+    ("safetensors `load_file` (torch tensors; maps the file, bytes are read on first use)", "safetensors", "load_file"),
     ("plain file copy (`cp`)", "cp", "copy"),
 ]
 HEADER_ROWS = [
     ("safetensors header (modelkit: SafetensorsFormat.readTensors, mapped)", "modelkit", "safetensors-header"),
-    (".mkit header (modelkit: MKitReader.read, checksums skipped)", "modelkit", "mkit-header"),
+    (".mkit header (modelkit: MKitReader.read, checksums skipped; still scans every tensor for NaN/inf)", "modelkit", "mkit-header"),
+    (".mkit as `modelkit inspect` loads it (ModelIO.load, checksums verified)", "modelkit", "mkit-inspect-load"),
     ("safetensors header (Python: safe_open + keys + metadata)", "safetensors", "header"),
 ]
 

@@ -8,6 +8,8 @@
 #   ROUNDS=N         rounds over the cases (default 2, QUICK 1); each engine keeps its best median
 #   BENCH_PYTHON=…   a Python that already has Benchmarks/requirements.txt (skips the venv)
 #   MODELKIT_BENCH_SCRATCH=DIR   SwiftPM scratch path (default .build)
+#   KEEP_CORETYPE=1  keep an inherited OPENBLAS_CORETYPE (default: unset it, so that ModelKit and NumPy's bundled
+#                    OpenBLAS each choose their kernels for this CPU, as they do for a user who never set it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -53,7 +55,12 @@ trap 'rm -rf "$work"' EXIT
 results="$work/results.jsonl"
 : > "$results"
 if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
-  log "note: OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE is set: modelkit and NumPy both use it; unset it to let each choose"
+  if [ "${KEEP_CORETYPE:-0}" = 1 ]; then
+    log "note: keeping OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE for ModelKit and NumPy (KEEP_CORETYPE=1)"
+  else
+    log "note: unsetting the inherited OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE so that each library chooses its kernels (KEEP_CORETYPE=1 keeps it)"
+    unset OPENBLAS_CORETYPE
+  fi
 fi
 log "writing the shared weights, inputs and reference outputs"
 "$python" Benchmarks/peers.py prepare "$work/data"

@@ -15,6 +15,10 @@ set -x
 "$bin" convert "$model" "$out/example.json"
 "$bin" convert "$out/example.json" "$out/example.mkit"
 "$bin" inspect --json "$out/example.mkit" > "$out/inspect.json"
+# Fine-tune the example for one epoch (10 steps) on the data its teacher labelled, then run the result.
+"$bin" finetune "$model" --data Fixtures/models/training/example-teacher.npz --loss cross-entropy --optimizer adam \
+  --lr 1e-3 --epochs 1 --batch-size 50 --val-split 0.2 --output "$out/tuned.mkit" --log "$out/run.jsonl" --plot "$out/loss.svg"
+"$bin" gradcheck "$out/tuned.mkit" --elements 8
 # Run the example (inputs committed by Fixtures/generate/generate.py; the tests compare the outputs with PyTorch's).
 "$bin" run "$model" --input Fixtures/expected/example/batch1.input.npy
 "$bin" run "$model" --input Fixtures/expected/example/batch50.input.npy --output "$out/outputs.csv"

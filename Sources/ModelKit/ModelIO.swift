@@ -62,7 +62,7 @@ public enum ModelIO {
         case .gguf:
             return try GGUFFormat.read(path: path, architecture: options.architecture, weightLayout: options.weightLayout)
         case .keras, .kerasH5:
-            return try KerasBridge.read(path: path)
+            return try KerasBridge.read(path: path, format: format)
         }
     }
 
@@ -118,7 +118,7 @@ public enum ModelIO {
         case .npz: try NumPyWeights.write(model, to: path)
         case .pytorch: try PyTorchFormat.write(model, to: path)
         case .gguf: try GGUFFormat.write(model, to: path)
-        case .keras, .kerasH5: try KerasBridge.write(model, to: path, format: format)
+        case .keras, .kerasH5: try KerasBridge.write(model, to: path)
         }
     }
 }

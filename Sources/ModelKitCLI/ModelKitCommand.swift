@@ -14,7 +14,7 @@ public struct ModelKitCommand: ParsableCommand {
         (inspect --strict), 64 invalid command line. See Specs/cli.md.
         """,
         version: versionText(),
-        subcommands: [InspectCommand.self, ConvertCommand.self, RunCommand.self, FinetuneCommand.self]
+        subcommands: [InspectCommand.self, ConvertCommand.self, RunCommand.self, FinetuneCommand.self, GradcheckCommand.self]
     )
 
     public init() {}

@@ -30,11 +30,13 @@ final class FormatMatrixTests: XCTestCase {
         try assertRuns("Fixtures/models/safetensors/example.safetensors", extra: ["--arch", architecture], in: directory)
         try assertRuns("Fixtures/models/torch/example_state_dict.pt", extra: ["--arch", architecture], in: directory)
         try assertRuns("Fixtures/models/gguf/example_f32.gguf", extra: ["--arch", architecture], in: directory)
+        try assertRuns("Fixtures/models/keras/example.keras", in: directory)
+        try assertRuns("Fixtures/models/keras/example.h5", in: directory)
     }
 
     func test_everyExportRunsToPyTorchsOutputs() throws {
         let directory = try FixturePaths.scratchDirectory(for: self)
-        for ext in ["mkit", "json", "onnx", "safetensors", "npz", "pt", "gguf"] {
+        for ext in ["mkit", "json", "onnx", "safetensors", "npz", "pt", "gguf", "keras", "h5"] {
             let path = directory + "/example." + ext
             let converted = try BinaryRunner.run(["convert", example, path])
             XCTAssertEqual(converted.exitCode, 0, "\(ext): \(converted.standardError)")

@@ -17,6 +17,18 @@ final class LibraryExampleTests: XCTestCase {
         assertCloseScaled(try session.predict(input).floatValues(), expected)
     }
 
+    func test_readmeFineTuneExampleRuns() throws {
+        let loaded = try ModelIO.load(FixturePaths.fixture("models/example/example.mkit"))
+        let data = try TrainingDataFile.read(path: FixturePaths.fixture("models/training/example-teacher.npz"))
+        let trainer = try Trainer(model: loaded.model, configuration: TrainingConfiguration(
+            loss: .crossEntropy, optimizer: .sgd(learningRate: 0.1), batchSize: 50))
+        for _ in 0..<3 { try trainer.trainEpoch(try TrainingData(inputs: data.inputs, targets: data.targets)) }
+        let directory = try FixturePaths.scratchDirectory(for: self)
+        try ModelIO.save(trainer.model, to: directory + "/tuned.safetensors")
+        XCTAssertEqual(trainer.state.globalStep, 30)
+        XCTAssertNoThrow(try ModelIO.load(directory + "/tuned.safetensors"))
+    }
+
     func test_oneSessionServesManyTasksAtOnce() async throws {
         let loaded = try ModelIO.load(FixturePaths.fixture("models/example/example.mkit"))
         let session = try InferenceSession(model: loaded.model, options: InferenceOptions(maximumBatchSize: 16))

@@ -17,12 +17,12 @@ final class KerasMalformedTests: XCTestCase {
         }
     }
 
-    func test_K22_truncatedArchive() throws {
+    func test_K21_truncatedArchive() throws {
         let error = try error("truncated.keras")
         guard case .archive = error else { return XCTFail("\(error)") }
     }
 
-    func test_K22_memberNamedDotDotIsRefused() throws {
+    func test_K21_memberNamedDotDotIsRefused() throws {
         let error = try error("zip_dotdot.keras")
         guard case .archive(.unsafeMemberName) = error else { return XCTFail("\(error)") }
         assertMessage(error, contains: ["../evil.txt"])

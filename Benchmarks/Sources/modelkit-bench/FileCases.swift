@@ -40,6 +40,11 @@ func runFileCases(directory: String, repetitions: Int, budget: Double) throws ->
     Output.timing(case: "safetensors-header", safetensorsHeader, extra: ["bytes": bytes])
     let mkitHeader = try measure(budget: budget) { _ = try MKitReader.read(path: converted, checksums: .skip) }
     Output.timing(case: "mkit-header", mkitHeader, extra: ["bytes": try MappedFile.size(of: converted)])
+    // What `modelkit inspect` runs today on a .mkit file: a full load that verifies (and reports) every checksum.
+    let inspectLoad = try measureRepeated(repetitions) {
+        _ = try ModelIO.load(converted, options: ModelIO.LoadOptions(checksums: .report))
+    }
+    Output.timing(case: "mkit-inspect-load", inspectLoad, extra: ["bytes": try MappedFile.size(of: converted)])
     return same
 }
 

@@ -91,7 +91,7 @@ struct FinetuneData {
     /// Reads `path`; for cross-entropy, float class ids (from a CSV) become integer ids.
     static func load(path: String, target: String?, loss: LossFunction) throws -> FinetuneData {
         let contents = try TrainingDataFile.read(path: path, target: target)
-        var targets = contents.targets
+        let targets = contents.targets
         if loss == .crossEntropy, targets.dtype.isFloatingPoint, targets.shape.rank == 1 {
             let values = targets.floatValues()
             guard let bad = values.firstIndex(where: { $0 != $0.rounded() || $0 < 0 }) else {
@@ -101,8 +101,6 @@ struct FinetuneData {
             }
             throw ModelFileError(.invalidRequest, "cross-entropy needs class ids (0, 1, 2, …) or probability rows; target row \(bad) is \(values[bad])", path: path)
         }
-        _ = targets
-        targets = contents.targets
         return FinetuneData(data: try TrainingData(inputs: contents.inputs, targets: targets))
     }
 
@@ -116,7 +114,8 @@ struct FinetuneData {
         return (try slice(0..<kept), try slice(kept..<rows))
     }
 
-    private func slice(_ range: Range<Int>) throws -> FinetuneData {
+    /// Rows `range`.
+    func slice(_ range: Range<Int>) throws -> FinetuneData {
         let features = data.features
         let inputs = Array(data.inputs[(range.lowerBound * features)..<(range.upperBound * features)])
         let targets: TrainingTargets

@@ -61,37 +61,27 @@ final class Optimizer {
 
     private func sgd(_ index: Int, learningRate: Double) {
         let parameter = parameters[index]
-        let p = parameter.values, g = parameter.gradient
+        let p = parameter.values, g = UnsafePointer(parameter.gradient)
         let decay = Float(configuration.weightDecay), lr = Float(learningRate)
         let mu = Float(configuration.momentum), keep = Float(1 - configuration.dampening)
         let nesterov = configuration.nesterov
-        guard configuration.momentum != 0 else {
-            ParallelLoop.forEachChunk(count: parameter.count) { range in
-                for i in range {
-                    let d = decay != 0 ? g[i] + decay * p[i] : g[i]
-                    p[i] = p[i] + -lr * d
-                }
-            }
-            return
+        var buffer: UnsafeMutablePointer<Float>?
+        var first = false
+        if configuration.momentum != 0 {
+            // torch: the first step clones the gradient into the buffer (no dampening).
+            first = momentum[index] == nil
+            buffer = momentum[index] ?? Self.zeros(parameter.count)
+            momentum[index] = buffer
         }
-        let first = momentum[index] == nil
-        let buffer = momentum[index] ?? Self.zeros(parameter.count)
-        momentum[index] = buffer
         ParallelLoop.forEachChunk(count: parameter.count) { range in
-            for i in range {
-                let d = decay != 0 ? g[i] + decay * p[i] : g[i]
-                // torch: the first step clones the gradient into the buffer (no dampening).
-                let b = first ? d : buffer[i] * mu + keep * d
-                buffer[i] = b
-                let update = nesterov ? d + mu * b : b
-                p[i] = p[i] + -lr * update
-            }
+            UpdateKernels.sgd(range, p: p, g: g, buffer: buffer, first: first, decay: decay, momentum: mu, keep: keep,
+                              nesterov: nesterov, learningRate: lr)
         }
     }
 
     private func adam(_ index: Int, learningRate: Double, decoupled: Bool) {
         let parameter = parameters[index]
-        let p = parameter.values, g = parameter.gradient
+        let p = parameter.values, g = UnsafePointer(parameter.gradient)
         let m = firstMoment[index] ?? Self.zeros(parameter.count)
         let v = secondMoment[index] ?? Self.zeros(parameter.count)
         firstMoment[index] = m
@@ -104,17 +94,9 @@ final class Optimizer {
         let coupledDecay: Float = decoupled ? 0 : Float(configuration.weightDecay)
         let shrink: Float? = decoupled && configuration.weightDecay != 0 ? Float(1 - learningRate * configuration.weightDecay) : nil
         ParallelLoop.forEachChunk(count: parameter.count) { range in
-            for i in range {
-                if let shrink { p[i] = p[i] * shrink }
-                let d = coupledDecay != 0 ? g[i] + coupledDecay * p[i] : g[i]
-                // torch's lerp_ with weight < 0.5: m + w·(g − m).
-                let mi = m[i] + weight1 * (d - m[i])
-                m[i] = mi
-                let vi = v[i] * beta2f + weight2 * d * d
-                v[i] = vi
-                let denominator = vi.squareRoot() / correction2Root + eps
-                p[i] = p[i] + -stepSize * (mi / denominator)
-            }
+            // torch's lerp_ with weight < 0.5 is m + w·(g − m); eps is added after √v / √(1 − β2ᵗ).
+            UpdateKernels.adam(range, p: p, g: g, m: m, v: v, shrink: shrink, decay: coupledDecay, weight1: weight1,
+                               beta2: beta2f, weight2: weight2, correction2Root: correction2Root, eps: eps, stepSize: stepSize)
         }
     }
 

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Writes Fixtures/malformed/hostile/: hostile inputs of issue 8 that are easier to build with the real tools than
+by hand in a test (the rest are generated inside Tests/*/HostileInputTests.swift). Specs/security.md lists every
+threat and the test that covers it.
+
+Run with the pinned numpy and safetensors (Fixtures/generate/requirements.txt):
+    /work/venv-gen/py/bin/python Fixtures/generate/hostile_inputs.py
+
+Deterministic: zip members carry a fixed date and no random numbers are used.
+"""
+
+import io
+import struct
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import save as safetensors_save
+
+PINNED = {"numpy": "2.4.6"}
+if np.__version__ != PINNED["numpy"]:
+    sys.exit(f"numpy {np.__version__} found; the fixtures are pinned to numpy {PINNED['numpy']}")
+
+OUT = Path(__file__).resolve().parents[2] / "Fixtures" / "malformed" / "hostile"
+DATE = (2020, 1, 1, 0, 0, 0)
+
+
+def npy(array):
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def zip_archive(members):
+    """members: (ZipInfo-or-name, payload) pairs, stored, fixed dates."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
+        for info, payload in members:
+            if isinstance(info, str):
+                info = zipfile.ZipInfo(info, date_time=DATE)
+            archive.writestr(info, payload)
+    return bytearray(buf.getvalue())
+
+
+def symlink_member_npz():
+    """A member whose Unix mode is a symbolic link to /etc/passwd, next to a good array. `unzip` would create the
+    link; ModelKit never writes members to disk, so the link target is just the member's (non-.npy) bytes."""
+    link = zipfile.ZipInfo("weights.npy", date_time=DATE)
+    link.create_system = 3  # Unix
+    link.external_attr = (0o120777 << 16)  # S_IFLNK | 0777
+    return zip_archive([("good.npy", npy(np.arange(6, dtype="<f4").reshape(2, 3))), (link, b"/etc/passwd")])
+
+
+def invalid_utf8_member_npz():
+    """A member name that is not UTF-8 although the UTF-8 flag (general purpose bit 11) is set."""
+    data = zip_archive([("weights.npy", npy(np.arange(6, dtype="<f4")))])
+    placeholder = b"weights.npy"
+    hostile = b"weights\xff\xfe.npy"[: len(placeholder)]  # same length, so every offset stays valid
+    for signature, name_offset, flags_offset in ((b"PK\x03\x04", 30, 6), (b"PK\x01\x02", 46, 8)):
+        at = data.find(signature)
+        assert data[at + name_offset: at + name_offset + len(placeholder)] == placeholder
+        data[at + name_offset: at + name_offset + len(placeholder)] = hostile
+        flags, = struct.unpack_from("<H", data, at + flags_offset)
+        struct.pack_into("<H", data, at + flags_offset, flags | 0x0800)
+    return data
+
+
+def member_count_2_to_40_npz():
+    """A zip64 end-of-central-directory record claiming 2^40 members (and a directory of 2^40 × 46 bytes) in a
+    file of a few hundred bytes."""
+    data = zip_archive([("weights.npy", npy(np.arange(6, dtype="<f4")))])
+    eocd = data.rfind(b"PK\x05\x06")
+    cd_offset, = struct.unpack_from("<I", data, eocd + 16)
+    zip64_eocd_offset = eocd
+    count = 1 << 40
+    zip64_eocd = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count, count * 46, cd_offset)
+    locator = struct.pack("<IIQI", 0x07064B50, 0, zip64_eocd_offset, 1)
+    eocd_record = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return bytes(data[:eocd]) + zip64_eocd + locator + eocd_record
+
+
+def non_finite_safetensors():
+    """NaN and ±Inf weights: loadable, with a note (a warning, not an error)."""
+    weight = np.array([[1.0, np.nan], [np.inf, -np.inf]], dtype="<f4")
+    return safetensors_save({"0.weight": weight, "0.bias": np.zeros(2, dtype="<f4")})
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    files = {
+        "symlink-member.npz": symlink_member_npz(),
+        "invalid-utf8-member-name.npz": invalid_utf8_member_npz(),
+        "member-count-2-to-40.npz": member_count_2_to_40_npz(),
+        "non-finite-weights.safetensors": non_finite_safetensors(),
+        "git-lfs-pointer.bin": b"version https://git-lfs.github.com/spec/v1\n"
+                               b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+                               b"size 1612345678\n",
+        "html-page.bin": b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Please sign in.</body></html>\n",
+    }
+    for name, payload in files.items():
+        (OUT / name).write_bytes(bytes(payload))
+        print(f"{name}: {len(payload)} bytes")
+
+
+if __name__ == "__main__":
+    main()
