@@ -47,12 +47,19 @@ tensors_of() {
 }
 
 now() { date +%s.%N; }
-start=$(now)
 "$MODELKIT" "${train[@]}" --output "$work/reference.mkit" >"$work/reference.log" 2>&1 \
     || { cat "$work/reference.log" >&2; echo "kill-test: the uninterrupted run failed" >&2; exit 1; }
-duration=$(awk -v a="$start" -v b="$(now)" 'BEGIN { print b - a }')
 tensors_of "$work/reference.mkit" >"$work/reference.tensors"
-echo "kill-test: uninterrupted run took ${duration}s"
+# The same run writing checkpoints (not interrupted): writing them must not change the result, and its duration
+# (checkpoint writes included) sets the kill moments.
+start=$(now)
+"$MODELKIT" "${train[@]}" --checkpoint-dir "$work/timing-ckpt" --checkpoint-every "$EVERY" --keep "$KEEP" \
+    --compression "$COMPRESSION" --output "$work/timing.mkit" >"$work/timing.log" 2>&1 \
+    || { cat "$work/timing.log" >&2; echo "kill-test: the uninterrupted run with checkpoints failed" >&2; exit 1; }
+duration=$(awk -v a="$start" -v b="$(now)" 'BEGIN { print b - a }')
+tensors_of "$work/timing.mkit" | cmp -s - "$work/reference.tensors" \
+    || { echo "kill-test: FAIL: writing checkpoints changed the final weights of an uninterrupted run" >&2; exit 1; }
+echo "kill-test: uninterrupted run with checkpoints took ${duration}s"
 
 kills=0 completed=0 attempt=0
 ckpt="$work/ckpt"

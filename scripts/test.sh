@@ -12,4 +12,6 @@ swift test --skip-build --disable-swift-testing 2>&1 | tee .build/test-output.tx
   | grep -vE "^Test Case '.*' (started|passed)|^Test Suite '.*' (started|passed)"
 status=${PIPESTATUS[0]}
 set -e
-exit "$status"
+[ "$status" = 0 ] || exit "$status"
+# Crash safety of checkpoints (Specs/checkpoint.md K9–K12): SIGKILL at 10 random moments, resume, identical weights.
+MODELKIT="$(swift build --show-bin-path)/modelkit" KILLS=10 EPOCHS=20 scripts/kill-test.sh

@@ -16,7 +16,10 @@ storages that are missing or too small, truncations.
 
 ModelKit's exports (Fixtures/models/torch/modelkit_export_*.pt, written once by ModelKit's writer, see
 Specs/interop/pytorch.md "Export") are loaded with torch.load(weights_only=True) and load_state_dict(strict=True)
-into a fresh nn.Sequential, whose outputs must equal the original module's exactly; the result is committed as
+into a fresh nn.Sequential, whose outputs must equal the original module's exactly, and loaded again with torch
+computing the storage offsets itself (`.format_version` 1: mmap=True, calculate_storage_offsets=True,
+TORCH_SERIALIZATION_DEBUG=1, which raises on any offset that differs from the zip's); the result, with the data
+offsets torch's reader computes for large (ZIP64) header offsets and sizes, is committed as
 Fixtures/expected/torch/modelkit_export_check.json.
 """
 
@@ -193,6 +196,8 @@ def write_valid(torch, models: Path, expected: Path) -> None:
                expected_document(torch, path, "torch.save({'model': state_dict, 'optimizer': Adam.state_dict() after one step, 'epoch': 3, 'loss': 0.25})",
                                  {"model": loaded["model"], "optimizer.state.0": loaded["optimizer"]["state"][0]}))
 
+    write_checkpoints(torch, models, expected)
+
     # Views: a storage offset, a transposed (non-contiguous) tensor, a strided column, a broadcast (stride 0),
     # several tensors sharing one storage, a scalar and an empty tensor.
     base = torch.arange(24, dtype=torch.float32).reshape(4, 6) / 4
@@ -311,6 +316,112 @@ def write_valid(torch, models: Path, expected: Path) -> None:
     path = models / "example_state_dict.pt"
     write_json(expected / "example_state_dict.json",
                expected_document(torch, path, "Fixtures/generate/generate.py", {"": torch.load(path, weights_only=True)}))
+
+
+def write_checkpoints(torch, models: Path, expected: Path) -> None:
+    """Checkpoints beyond a bare state dict: a training checkpoint with a scheduler and the other values torch's
+    weights-only allowlist admits, dicts with several state dicts and dotted keys, a top-level list, and a pickle
+    built from the opcodes torch reads but torch.save (protocol 2) does not write."""
+    nn = torch.nn
+
+    # {model, optimizer, scheduler}: Adam and MultiStepLR after three steps. The scheduler's milestones are a
+    # collections.Counter; 'device' is a torch.device; 'extras' holds a bytearray, a complex, a set and a Parameter.
+    net = small_sequential(torch)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[2, 4], gamma=0.5)
+    inputs = torch.randn(6, 5, generator=torch.Generator().manual_seed(14))
+    net.train()
+    for _ in range(3):
+        optimizer.zero_grad()
+        net(inputs).pow(2).sum().backward()
+        optimizer.step()
+        scheduler.step()
+    net.eval()
+    extras = {"tag": bytearray(b"run-7\xff"), "phase": complex(1.5, -2.0), "seen": {3, 5},
+              "scale": nn.Parameter(torch.tensor([0.5, 2.0]))}
+    checkpoint = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                  "epoch": 3, "device": torch.device("cuda", 0), "extras": extras}
+    path = models / "checkpoint_scheduler.pt"
+    torch_save(torch, checkpoint, path)
+    loaded = torch.load(path, weights_only=True)
+    assert isinstance(loaded["scheduler"]["milestones"], collections.Counter)
+    document = expected_document(torch, path, "torch.save({'model', 'optimizer': Adam, 'scheduler': MultiStepLR(milestones=[2, 4]) "
+                                              "after 3 steps, 'epoch', 'device': torch.device('cuda', 0), 'extras'})",
+                                 {"model": loaded["model"]})
+    document["scheduler"] = {"milestones": {str(k): v for k, v in loaded["scheduler"]["milestones"].items()},
+                             "milestones_type": type(loaded["scheduler"]["milestones"]).__name__,
+                             "last_epoch": loaded["scheduler"]["last_epoch"], "keys": list(loaded["scheduler"])}
+    document["device"] = str(loaded["device"])
+    document["extras"] = {"tag": list(loaded["extras"]["tag"]), "tag_type": type(loaded["extras"]["tag"]).__name__,
+                          "phase": [loaded["extras"]["phase"].real, loaded["extras"]["phase"].imag],
+                          "seen": sorted(loaded["extras"]["seen"]),
+                          "scale": describe_tensor(torch, "scale", loaded["extras"]["scale"].detach()),
+                          "scale_type": type(loaded["extras"]["scale"]).__name__}
+    write_json(expected / "checkpoint_scheduler.json", document)
+
+    # Several dicts of tensors (no single one to choose), and keys with dots: 'module.encoder' exists literally and
+    # also as module -> encoder; the literal key is the one torch users mean.
+    state = net.state_dict()
+    half = collections.OrderedDict((k, v.half()) for k, v in state.items())
+    keys = {"model": state, "ema": half,
+            "module.encoder": {"weight": torch.tensor([[1.0, 2.0], [3.0, 4.0]])},
+            "module": {"encoder": {"weight": torch.tensor([[-1.0]])}}}
+    path = models / "several_state_dicts.pt"
+    torch_save(torch, keys, path)
+    loaded = torch.load(path, weights_only=True)
+    write_json(expected / "several_state_dicts.json",
+               expected_document(torch, path, "torch.save({'model', 'ema' (float16), 'module.encoder', 'module': {'encoder'}})",
+                                 {"model": loaded["model"], "ema": loaded["ema"],
+                                  "module.encoder": loaded["module.encoder"],
+                                  "module>encoder": loaded["module"]["encoder"]}))
+
+    # A top-level list: [state dict, {'epoch': 3}].
+    path = models / "list_top_level.pt"
+    torch_save(torch, [state, {"epoch": 3}], path)
+    loaded = torch.load(path, weights_only=True)
+    document = expected_document(torch, path, "torch.save([state_dict, {'epoch': 3}])", {"0": loaded[0]})
+    document["top_level"] = [{"key": str(i), "type": type_name(torch, v)} for i, v in enumerate(loaded)]
+    write_json(expected / "list_top_level.json", document)
+
+    # Opcodes torch's weights-only unpickler reads that torch.save does not write: NEWOBJ of an allowlisted class
+    # (OrderedDict, nn.Parameter), EMPTY_SET, SHORT_BINSTRING; over the storages of a torch-written archive.
+    base = models / "sequential_f32.pt"
+    members = [("archive/" + n.split("/", 1)[1], d) for n, d in members_of(base)]
+    path = models / "opcodes.pt"
+    write_zip(path, [(n, opcode_pickle() if n.endswith("/data.pkl") else d) for n, d in members])
+    loaded = torch.load(path, weights_only=True)
+    reference = torch.load(base, weights_only=True)
+    assert list(loaded) == list(reference) and all(torch.equal(loaded[k], reference[k]) for k in loaded)
+    assert isinstance(loaded["0.weight"], nn.Parameter) and loaded._seen == set(), loaded
+    document = expected_document(torch, path, "a pickle built by pytorch_fixtures.opcode_pickle() over sequential_f32's storages",
+                                 {"": {k: v.detach() for k, v in loaded.items()}})
+    document["types"] = {k: type(v).__name__ for k, v in loaded.items()}
+    document["attributes"] = {"_seen": sorted(loaded._seen)}
+    write_json(expected / "opcodes.json", document)
+
+
+def opcode_pickle() -> bytes:
+    """OrderedDict created by NEWOBJ, keys as SHORT_BINSTRING, '0.weight' wrapped in NEWOBJ Parameter(tensor), and
+    BUILD {'_seen': EMPTY_SET}: each opcode checked by torch.load(weights_only=True) in write_checkpoints."""
+    def short(text: str) -> bytes:
+        return b"U" + bytes([len(text)]) + text.encode()
+
+    def tensor(key: str, numel: int, size: tuple[int, ...], stride: tuple[int, ...]) -> bytes:
+        def ints(values):
+            return b"(" + b"".join(b"K" + bytes([v]) for v in values) + b"t"
+        storage = b"(" + unicode("storage") + global_op("torch", "FloatStorage") + unicode(key) + unicode("cpu") \
+            + b"K" + bytes([numel]) + b"tQ"
+        return global_op("torch._utils", "_rebuild_tensor_v2") + b"(" + storage + b"K\x00" + ints(size) + ints(stride) \
+            + b"\x89" + global_op("collections", "OrderedDict") + b")Rt" + b"R"
+
+    parameter = global_op("torch.nn.parameter", "Parameter") + b"(" + tensor("0", 20, (4, 5), (5, 1)) + b"\x88t\x81"
+    body = (global_op("collections", "OrderedDict") + b")\x81" + b"("
+            + short("0.weight") + parameter
+            + short("0.bias") + tensor("1", 4, (4,), (1,))
+            + short("2.weight") + tensor("2", 12, (3, 4), (4, 1))
+            + short("2.bias") + tensor("3", 3, (3,), (1,))
+            + b"u" + b"}" + short("_seen") + b"\x8f" + b"s" + b"b")
+    return b"\x80\x02" + body + b"."
 
 
 def make_legacy_deterministic(torch, path: Path, state) -> None:
@@ -472,6 +583,20 @@ def write_malformed(torch, models: Path, malformed: Path) -> None:
     write_zip(malformed / "nesting_bomb.pt", with_pickle(b"\x80\x02" + b"(" * 100_000 + b"]" + b"l" * 100_000 + b"."))
     # An opcode we do not implement (EXT1) and one that does not exist.
     write_zip(malformed / "unknown_opcode.pt", with_pickle(b"\x80\x02\x82\x01."))
+    # A storage record whose bytes no longer match the CRC-32 the zip records for them (one bit flipped in place).
+    write_zip(malformed / "storage_crc_mismatch.pt", good_prefixed)
+    with zipfile.ZipFile(malformed / "storage_crc_mismatch.pt") as archive:
+        info = archive.getinfo("archive/data/0")
+    raw = bytearray((malformed / "storage_crc_mismatch.pt").read_bytes())
+    name_length, extra_length = struct.unpack("<HH", raw[info.header_offset + 26: info.header_offset + 30])
+    raw[info.header_offset + 30 + name_length + extra_length + 5] ^= 0x01
+    (malformed / "storage_crc_mismatch.pt").write_bytes(bytes(raw))
+    # ModelKit's architecture entry holding something that is not an architecture (written by torch.save).
+    bad = torch.load(state_path, weights_only=True)
+    bad._metadata = collections.OrderedDict([("", {"version": 1}), ("modelkit", {"architecture": '[{"type": "conv2d", "filters": 3}]'})])
+    torch_save(torch, bad, malformed / "bad_architecture.pt")
+    # A pickle that is not a torch.save file at all (Python's own pickle, protocol 2).
+    (malformed / "bare_pickle.pkl").write_bytes(pickle.dumps({"weights": [1.0, 2.0], "epoch": 3}, protocol=2))
     # Truncated archives: cut inside a storage and inside the central directory.
     whole = state_path.read_bytes()
     (malformed / "truncated_half.pt").write_bytes(whole[: len(whole) // 2])
@@ -490,6 +615,33 @@ EXPORTS = {
 }
 
 
+COMPUTED_OFFSETS_LOAD = ("torch.load(path, weights_only=True, mmap=True) with "
+                         "torch.utils.serialization.config.load.calculate_storage_offsets = True and TORCH_SERIALIZATION_DEBUG=1")
+
+
+def load_with_computed_offsets(torch, path: Path):
+    """torch.load as COMPUTED_OFFSETS_LOAD says: with `.format_version` 1, torch computes each storage's offset from
+    its own zip layout rules instead of reading the local header; the debug flag makes it compare the two and raise
+    "Incorrect offset for data/N" when the file is not laid out as torch lays it out."""
+    from torch.utils.serialization import config
+    previous_flag, previous_env = config.load.calculate_storage_offsets, os.environ.get("TORCH_SERIALIZATION_DEBUG")
+    config.load.calculate_storage_offsets = True
+    os.environ["TORCH_SERIALIZATION_DEBUG"] = "1"
+    try:
+        return torch.load(path, weights_only=True, mmap=True)
+    finally:
+        config.load.calculate_storage_offsets = previous_flag
+        if previous_env is None:
+            os.environ.pop("TORCH_SERIALIZATION_DEBUG", None)
+        else:
+            os.environ["TORCH_SERIALIZATION_DEBUG"] = previous_env
+
+
+def read_member(path: Path, name: str):
+    with zipfile.ZipFile(path) as archive:
+        return archive.read(name).decode() if name in archive.namelist() else None
+
+
 def check_exports(torch, models: Path, expected: Path) -> None:
     results = []
     for name, (network, inputs_path) in EXPORTS.items():
@@ -503,6 +655,10 @@ def check_exports(torch, models: Path, expected: Path) -> None:
             for parameter in fresh.parameters():
                 parameter.zero_()  # so that only the loaded weights can make the outputs equal
         state = torch.load(path, weights_only=True)
+        computed = load_with_computed_offsets(torch, path)
+        same_values = list(computed) == list(state) and all(torch.equal(computed[k], state[k]) for k in state)
+        if not same_values:
+            raise SystemExit(f"error: {name} reads differently when torch computes the storage offsets")
         result = fresh.load_state_dict(state, strict=True)
         inputs = torch.from_numpy(np.load(ROOT / inputs_path))
         with torch.no_grad():
@@ -524,6 +680,9 @@ def check_exports(torch, models: Path, expected: Path) -> None:
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "crc32": zlib.crc32(path.read_bytes()),
             "loaded_with": "torch.load(path, weights_only=True)",
+            "format_version": read_member(path, "archive/.format_version"),
+            "computed_offsets_load": COMPUTED_OFFSETS_LOAD,
+            "computed_offsets_values_equal": same_values,
             "load_state_dict": f"strict=True: missing {list(result.missing_keys)}, unexpected {list(result.unexpected_keys)}",
             "keys": list(state.keys()),
             "dtypes": {k: DTYPE_NAMES[v.dtype] for k, v in state.items()},
@@ -538,7 +697,21 @@ def check_exports(torch, models: Path, expected: Path) -> None:
         if not torch.equal(expected_out, actual_out) or not aligned:
             raise SystemExit(f"error: {name} does not reproduce the original module (difference {difference}, aligned {aligned})")
     write_json(expected / "modelkit_export_check.json",
-               {"checked_by": f"{SCRIPT} with torch {torch.__version__}", "exports": results})
+               {"checked_by": f"{SCRIPT} with torch {torch.__version__}", "exports": results,
+                "computed_offsets": computed_offsets(torch, models)})
+
+
+def computed_offsets(torch, models: Path) -> list[dict]:
+    """Where torch's reader expects a record's data when it computes offsets (`get_record_offset_no_read`, pure
+    arithmetic on the header offset, name and size), including the ZIP64 cases no small file reaches: ModelKit's
+    writer must put the data exactly there."""
+    reader = torch._C.PyTorchFileReader(str(models / "archive_prefix.pt"))  # folder 'archive', as in our exports
+    rows = []
+    for header_offset in [0, 100, 1_000_003, 0xFFFF_FFBE, 0xFFFF_FFFE, 0xFFFF_FFFF, 0x1_0000_0040]:
+        for size in [0, 10, 0xFFFF_FFFE, 0xFFFF_FFFF, 0x1_2345_6789]:
+            rows.append({"record": "data/11", "header_offset": header_offset, "size": size,
+                         "data_offset": reader.get_record_offset_no_read(header_offset, "data/11", size, 64)})
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -23,8 +23,17 @@ enum BinaryRunner {
     }
 
     static func run(_ arguments: [String], in directory: String? = nil) throws -> CommandResult {
+        try launch(binary, arguments, in: directory)
+    }
+
+    /// Runs `script` with `/bin/sh -c` (for resource limits such as `ulimit -f`), in the repository root.
+    static func shell(_ script: String) throws -> CommandResult {
+        try launch("/bin/sh", ["-c", script], in: nil)
+    }
+
+    private static func launch(_ executable: String, _ arguments: [String], in directory: String?) throws -> CommandResult {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory ?? FixturePaths.root)
         let output = Pipe(), error = Pipe()

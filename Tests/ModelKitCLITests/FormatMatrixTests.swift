@@ -50,6 +50,20 @@ final class FormatMatrixTests: XCTestCase {
         }
     }
 
+    func test_directConversionsBetweenForeignFormats() throws {
+        // A ring through every writable format, each step read from the previous foreign file, starting from Keras.
+        let directory = try FixturePaths.scratchDirectory(for: self)
+        var previous = "Fixtures/models/keras/example.keras"
+        for ext in ["pt", "gguf", "onnx", "safetensors", "h5", "npz", "json"] {
+            let next = directory + "/ring." + ext
+            let arguments = ["convert", previous, next] + (previous.hasSuffix(".npz") ? ["--arch", architecture] : [])
+            let result = try BinaryRunner.run(arguments)
+            XCTAssertEqual(result.exitCode, 0, "\(previous) → \(ext): \(result.standardError)")
+            try assertRuns(next, extra: ext == "npz" ? ["--arch", architecture] : [], in: directory)
+            previous = next
+        }
+    }
+
     func test_weightOnlyFilesWithoutArchitectureSuggestOne() throws {
         for file in ["Fixtures/models/safetensors/example.safetensors", "Fixtures/models/torch/example_state_dict.pt"] {
             let result = try BinaryRunner.run(["run", file, "--input", input])
@@ -105,5 +119,32 @@ final class FormatMatrixTests: XCTestCase {
             let refused = try BinaryRunner.run(["convert", source, directory + "/\(name).mkit"])
             XCTAssertEqual(refused.exitCode, 1)
         }
+    }
+}
+
+/// `run --output-name` on a graph with several outputs (Fixtures/models/onnx/variants/multi_output.onnx: `label`
+/// (int64 ArgMax), `probs`, `logits`, and `aux` through an op from another domain that the other outputs do not need).
+final class MultiOutputRunTests: XCTestCase {
+    let model = "Fixtures/models/onnx/variants/multi_output.onnx"
+    let input = "Fixtures/expected/onnx/variants/multi_output.input.npy"
+
+    private func run(_ extra: [String]) throws -> [Float] {
+        let directory = try FixturePaths.scratchDirectory(for: self)
+        let output = directory + "/\(UUID().uuidString).npy"
+        let result = try BinaryRunner.run(["run", model, "--input", input, "--output", output] + extra)
+        XCTAssertEqual(result.exitCode, 0, result.standardError)
+        return try NumPyFile.readArray(path: output).floatValues()
+    }
+
+    func test_firstFloatingPointOutputByDefaultAndEachByName() throws {
+        let probs = try NumPyFile.readArray(path: FixturePaths.fixture("expected/onnx/variants/multi_output.probs.output.npy")).floatValues()
+        let logits = try NumPyFile.readArray(path: FixturePaths.fixture("expected/onnx/variants/multi_output.logits.output.npy")).floatValues()
+        // `label` comes first but is int64: the first floating-point output is `probs`.
+        assertCloseScaled(try run([]), probs)
+        assertCloseScaled(try run(["--output-name", "probs"]), probs)
+        assertCloseScaled(try run(["--output-name", "logits"]), logits)
+        let unknown = try BinaryRunner.run(["run", model, "--input", input, "--output-name", "nope"])
+        XCTAssertEqual(unknown.exitCode, 1)
+        XCTAssertTrue(unknown.standardError.contains("logits"), unknown.standardError)
     }
 }

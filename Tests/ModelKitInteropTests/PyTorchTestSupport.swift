@@ -84,3 +84,53 @@ enum TorchFixture {
         }
     }
 }
+
+/// Archives made from a torch-written fixture with some records replaced or removed, and pickles built from bytes,
+/// for the damaged and limit cases no tool writes.
+extension TorchFixture {
+    /// Copies the members of `fixture` (under `models/torch/`) into `path`, renamed to the folder `archive`,
+    /// replacing the records in `replacing` (a `nil` value removes the record; names without the folder).
+    static func rewrite(_ fixture: String, to path: String, replacing: [String: [UInt8]?] = [:]) throws {
+        let archive = try ZipArchive.open(try model(fixture))
+        var members: [AlignedZipWriter.Member] = []
+        var pending = replacing
+        for member in archive.members {
+            let short = String(member.name.drop { $0 != "/" }.dropFirst())
+            if let replacement = pending.removeValue(forKey: short) {
+                if let replacement { members.append(.init(name: "archive/" + short, body: .bytes(replacement))) }
+            } else {
+                members.append(.init(name: "archive/" + short, body: .bytes(try archive.contents(of: member).copyBytes())))
+            }
+        }
+        for (short, bytes) in pending.sorted(by: { $0.key < $1.key }) {
+            if let bytes { members.append(.init(name: "archive/" + short, body: .bytes(bytes))) }
+        }
+        try AlignedZipWriter.write(members, to: path)
+    }
+
+    static func unicode(_ text: String) -> [UInt8] {
+        let utf8 = Array(text.utf8)
+        return [0x58] + withUnsafeBytes(of: UInt32(utf8.count).littleEndian, Array.init) + utf8
+    }
+
+    static func global(_ module: String, _ name: String) -> [UInt8] {
+        [0x63] + Array("\(module)\n\(name)\n".utf8)
+    }
+
+    static func integer(_ value: Int) -> [UInt8] {
+        [0x4A] + withUnsafeBytes(of: Int32(value).littleEndian, Array.init)
+    }
+
+    /// `_rebuild_tensor_v2(('storage', torch.FloatStorage, key, 'cpu', count), offset, size, stride, False, OrderedDict())`.
+    static func floatTensor(key: String, count: Int, offset: Int = 0, size: [Int], stride: [Int]) -> [UInt8] {
+        func tuple(_ values: [Int]) -> [UInt8] { [0x28] + values.flatMap(integer) + [0x74] }
+        return global("torch._utils", "_rebuild_tensor_v2") + [0x28, 0x28] + unicode("storage") + global("torch", "FloatStorage")
+            + unicode(key) + unicode("cpu") + integer(count) + [0x74, 0x51] + integer(offset) + tuple(size) + tuple(stride)
+            + [0x89] + global("collections", "OrderedDict") + [0x29, 0x52, 0x74, 0x52]
+    }
+
+    /// A protocol-2 pickle of a plain dict of `entries` (name → the bytes that push the value).
+    static func dictPickle(_ entries: [(String, [UInt8])]) -> [UInt8] {
+        [0x80, 0x02, 0x7D, 0x28] + entries.flatMap { unicode($0.0) + $0.1 } + [0x75, 0x2E]
+    }
+}

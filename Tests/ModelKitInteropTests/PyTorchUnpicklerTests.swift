@@ -100,6 +100,84 @@ final class PyTorchUnpicklerTests: XCTestCase {
         XCTAssertTrue(failure([0x80, 0x02] + Self.global("torch", "FloatStorage") + [0x29, 0x52, 0x2E]).contains("torch.FloatStorage cannot be called"))
     }
 
+    /// The globals torch's weights-only allowlist adds for checkpoints, as torch.save (protocol 2) writes them.
+    func test_P6_checkpointGlobalsMatchTorchsAllowlist() throws {
+        // collections.Counter({2: 1, 4: 1}): REDUCE on a dict.
+        let (counter, counterHeap) = try load([0x80, 0x02] + Self.global("collections", "Counter") + [0x7D, 0x28, 0x4B, 0x02, 0x4B, 0x01,
+                                                                                                    0x4B, 0x04, 0x4B, 0x01, 0x75, 0x85, 0x52, 0x2E])
+        guard case .dict(let counterIndex) = counter else { return XCTFail("\(counter)") }
+        XCTAssertTrue(counterHeap.dicts[counterIndex].isCounter)
+        XCTAssertEqual(counterHeap.dicts[counterIndex].keys, [.int(2), .int(4)])
+        XCTAssertEqual(PickleDescriber(heap: counterHeap).summary(of: counter), "Counter of 2 entries ('2', '4')")
+        XCTAssertTrue(failure([0x80, 0x02] + Self.global("collections", "Counter") + [0x5D, 0x85, 0x52, 0x2E]).contains("only read from a dict of counts"))
+
+        // torch.device('cuda', 0), torch.device('cpu').
+        let (device, deviceHeap) = try load([0x80, 0x02] + Self.global("torch", "device") + Self.unicode("cuda") + [0x4B, 0x00, 0x86, 0x52, 0x2E])
+        guard case .object(let deviceIndex) = device else { return XCTFail("\(device)") }
+        XCTAssertEqual(deviceHeap.objects[deviceIndex], PickleObject(typeName: "torch.device", text: "cuda:0"))
+        XCTAssertEqual(PickleDescriber(heap: deviceHeap).summary(of: device), "torch.device cuda:0")
+        XCTAssertTrue(failure([0x80, 0x02] + Self.global("torch", "device") + Self.unicode("cuda") + [0x4E, 0x4E, 0x87, 0x52, 0x2E])
+            .contains("device(type[, index])"))
+
+        // bytearray(_codecs.encode('ab\u{FF}', 'latin1')) under protocol 2's module name.
+        let encoded = Self.global("_codecs", "encode") + Self.unicode("ab\u{00FF}") + Self.unicode("latin1") + [0x86, 0x52]
+        XCTAssertEqual(try value(Self.global("__builtin__", "bytearray") + encoded + [0x85, 0x52]), .bytes([0x61, 0x62, 0xFF]))
+        XCTAssertEqual(try value(Self.global("builtins", "bytearray") + [0x29, 0x52]), .bytes([]))
+        XCTAssertTrue(failure([0x80, 0x02] + Self.global("builtins", "bytearray") + [0x4B, 0x03, 0x85, 0x52, 0x2E]).contains("only read from bytes"))
+
+        // complex(1.5, -2.0): kept as text.
+        let (complex, complexHeap) = try load([0x80, 0x02] + Self.global("__builtin__", "complex") + [0x47, 0x3F, 0xF8, 0, 0, 0, 0, 0, 0,
+                                                                                                    0x47, 0xC0, 0x00, 0, 0, 0, 0, 0, 0, 0x86, 0x52, 0x2E])
+        guard case .object(let complexIndex) = complex else { return XCTFail("\(complex)") }
+        XCTAssertEqual(complexHeap.objects[complexIndex], PickleObject(typeName: "complex", text: "(1.5-2.0j)"))
+        XCTAssertTrue(failure([0x80, 0x02] + Self.global("builtins", "complex") + Self.unicode("1+2j") + [0x85, 0x52, 0x2E]).contains("only read from numbers"))
+
+        // torch.nn.parameter.Parameter(tensor, True) is the tensor; Parameter of anything else is refused.
+        XCTAssertTrue(failure([0x80, 0x02] + Self.global("torch.nn.parameter", "Parameter") + [0x4B, 0x01, 0x85, 0x52, 0x2E])
+            .contains("Parameter(tensor[, requires_grad])"))
+
+        // Names torch also allows but ModelKit does not read stay refused, naming the global.
+        for (module, name) in [("torch", "Tensor"), ("torch._tensor", "_rebuild_from_type_v2"), ("torch._utils", "_rebuild_sparse_tensor"),
+                               ("collections", "defaultdict"), ("builtins", "getattr")] {
+            XCTAssertTrue(failure([0x80, 0x02] + Self.global(module, name) + [0x2E]).contains("refusing global '\(module).\(name)'"), name)
+        }
+    }
+
+    /// NEWOBJ (`cls.__new__(cls, *args)`) for the allowlisted classes, EMPTY_SET and SHORT_BINSTRING, which torch's
+    /// weights-only unpickler reads.
+    func test_P4_newobjEmptySetAndShortBinstring() throws {
+        // NEWOBJ OrderedDict, then SETITEMS fills it.
+        let (ordered, heap) = try load([0x80, 0x02] + Self.global("collections", "OrderedDict") + [0x29, 0x81, 0x28, 0x55, 0x01, 0x61, 0x4B, 0x07, 0x75, 0x2E])
+        guard case .dict(let index) = ordered else { return XCTFail("\(ordered)") }
+        XCTAssertTrue(heap.dicts[index].isOrdered)
+        XCTAssertEqual(heap.dicts[index].keys, [.string("a")])
+        // NEWOBJ of the set and container classes ignores the arguments, as __new__ does.
+        XCTAssertEqual(try load([0x80, 0x02] + Self.global("builtins", "set") + [0x5D, 0x4B, 0x01, 0x61, 0x85, 0x81, 0x2E]).heap.sets, [[]])
+        XCTAssertEqual(try value(Self.global("torch", "Size") + [0x4B, 0x02, 0x4B, 0x03, 0x86, 0x85, 0x81]).kindName, "tuple")
+        // NEWOBJ of something that is not a class, or of a global outside the allowlist.
+        XCTAssertTrue(failure([0x80, 0x02] + Self.global("torch._utils", "_rebuild_tensor_v2") + [0x29, 0x81, 0x2E])
+            .contains("NEWOBJ of torch._utils._rebuild_tensor_v2, which is not a class"))
+        XCTAssertTrue(failure([0x80, 0x02, 0x4B, 0x01, 0x29, 0x81, 0x2E]).contains("NEWOBJ of an integer, not an allowed class"))
+        XCTAssertTrue(failure([0x80, 0x02] + Self.global("os", "system") + [0x29, 0x81, 0x2E]).contains("refusing global 'os.system'"))
+        // EMPTY_SET.
+        let (set, setHeap) = try load([0x80, 0x02, 0x8F, 0x2E])
+        guard case .set(let setIndex) = set else { return XCTFail("\(set)") }
+        XCTAssertEqual(setHeap.sets[setIndex], [])
+        // SHORT_BINSTRING is text, decoded as torch.load decodes it (UTF-8).
+        XCTAssertEqual(try value([0x55, 0x03] + Array("hé".utf8)), .string("hé"))
+        XCTAssertTrue(failure([0x80, 0x02, 0x55, 0x01, 0xFF, 0x2E]).contains("not valid UTF-8"))
+        XCTAssertTrue(failure([0x80, 0x02, 0x55, 0x09, 0x61, 0x2E]).contains("truncated"))
+        // ADDITEMS, which would fill a set, is not read (torch does not read it either).
+        XCTAssertTrue(failure([0x80, 0x02, 0x8F, 0x28, 0x4B, 0x01, 0x90, 0x2E]).contains("opcode ADDITEMS (0x90)"))
+    }
+
+    func test_P4_dictKeysNestMoreThan32TuplesDeepAreRefused() throws {
+        // A key of `tuples` nested tuples: EMPTY_TUPLE wrapped by TUPLE1s.
+        func keyed(tuples: Int) -> [UInt8] { [0x80, 0x02, 0x7D, 0x29] + [UInt8](repeating: 0x85, count: tuples - 1) + [0x4E, 0x73, 0x2E] }
+        XCTAssertNoThrow(try load(keyed(tuples: 32)))
+        XCTAssertTrue(failure(keyed(tuples: 33)).contains("a dict key nested more than 32 tuples deep"))
+    }
+
     func test_P6_storageReferencesAndRebuiltTensors() throws {
         func reference(key: String = "7", count: UInt8 = 6) -> [UInt8] {
             [0x28] + Self.unicode("storage") + Self.global("torch", "HalfStorage") + Self.unicode(key)

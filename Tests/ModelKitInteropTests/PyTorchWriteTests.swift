@@ -90,6 +90,86 @@ final class PyTorchWriteTests: XCTestCase {
         XCTAssertEqual(torch.heap.tensors.map(\.stride), [[6, 1], [1], [5, 1], [1]])
         // Identical input, identical bytes.
         XCTAssertEqual(try FixturePaths.bytes(path), try FixturePaths.bytes(try write(model, name: "second.pt")))
+
+        // torch's zip layout, which `.format_version` 1 lets torch assume (calculate_storage_offsets): each local
+        // header has bit 3 set for a non-empty record, zero CRC and sizes, an `FB` padding field (even when no
+        // padding is needed), and a 16-byte data descriptor follows the data; from the first storage on, each
+        // record's data lie where torch's arithmetic puts them.
+        let bytes = try FixturePaths.bytes(path)
+        func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+        func u32(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) } }
+        var torchCursor: Int?
+        var header = 0
+        for member in archive.members {
+            XCTAssertEqual(u32(header), 0x0403_4B50, "\(member.name): local header right after the previous descriptor")
+            let nameLength = u16(header + 26), extraLength = u16(header + 28)
+            XCTAssertEqual(u16(header + 6), member.uncompressedSize > 0 ? 0x0808 : 0x0800, member.name)
+            XCTAssertEqual([u32(header + 14), u32(header + 18), u32(header + 22)], [0, 0, 0], member.name)
+            let extraStart = header + 30 + nameLength
+            XCTAssertEqual(Array(bytes[extraStart..<extraStart + 2]), Array("FB".utf8), member.name)
+            XCTAssertEqual(u16(extraStart + 2) + 4, extraLength, member.name)
+            XCTAssertTrue(bytes[(extraStart + 4)..<(extraStart + extraLength)].allSatisfy { $0 == 0x5A }, member.name)
+            let end = member.dataOffset + member.uncompressedSize
+            XCTAssertEqual(u32(end), 0x0807_4B50, "\(member.name): data descriptor")
+            XCTAssertEqual(u32(end + 4), CRC32.checksum(try archive.contents(of: member).copyBytes()), member.name)
+            XCTAssertEqual([u32(end + 8), u32(end + 12)], [UInt32(member.uncompressedSize), UInt32(member.uncompressedSize)])
+            header = end + 16
+            // torch.serialization._load's _get_offset: the next header starts after the data and its descriptor.
+            guard member.name.hasPrefix("archive/data/") else { continue }
+            if let cursor = torchCursor {
+                let start = cursor + 30 + member.name.utf8.count + 4
+                XCTAssertEqual(member.dataOffset, (start + 63) / 64 * 64, "\(member.name): where torch computes it")
+            }
+            torchCursor = end + 16
+        }
+    }
+
+    /// The data offsets torch's reader computes (`get_record_offset_no_read`, recorded by the generator) for header
+    /// offsets and sizes at and beyond the ZIP64 limits, which no small file reaches: the writer's local headers put
+    /// the data exactly there.
+    func test_P15_localHeadersMatchTorchsOffsetArithmeticUpToZIP64() throws {
+        let rows = try XCTUnwrap(try TorchFixture.expected("modelkit_export_check")["computed_offsets"]?.arrayValue)
+        XCTAssertGreaterThan(rows.count, 20)
+        for row in rows {
+            let record = try XCTUnwrap(row["record"]?.stringValue)
+            let offset = try XCTUnwrap(row["header_offset"]?.intValue), size = try XCTUnwrap(row["size"]?.intValue)
+            let header = AlignedZipWriter.localHeader(name: "archive/" + record, size: size, offset: offset)
+            XCTAssertEqual(offset + header.count, row["data_offset"]?.intValue, "header at \(offset), size \(size)")
+            // torch adds 24 bytes of descriptor when the header offset or the size reaches 0xFFFFFFFF, else 16.
+            let descriptor = AlignedZipWriter.dataDescriptor(crc: 0, size: size, offset: offset)
+            XCTAssertEqual(descriptor.count, offset >= 0xFFFF_FFFF || size >= 0xFFFF_FFFF ? 24 : 16, "header at \(offset), size \(size)")
+        }
+        // An empty record has no descriptor and no bit 3.
+        XCTAssertEqual(AlignedZipWriter.localHeader(name: "archive/data/0", size: 0, offset: 0)[6...7], [0x00, 0x08])
+    }
+
+    func test_P14_aRefusedModelLeavesTheExistingFileUntouched() throws {
+        let path = try write(SampleModels.dense([5, 4, 3]), name: "kept.pt")
+        let folder = (path as NSString).deletingLastPathComponent
+        let before = try FixturePaths.bytes(path)
+        var refused = SampleModels.dense([3, 2])
+        refused.layers.insert(Layer(name: "first", kind: .relu), at: 0)
+        let error = TorchFixture.error { try PyTorchFormat.write(refused, to: path) }
+        guard case .cannotExport? = error else { return XCTFail("\(String(describing: error))") }
+        XCTAssertEqual(try FixturePaths.bytes(path), before, "the refused export touched the existing file")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["kept.pt"], "no temporary file is left behind")
+    }
+
+    func test_P14_anIOErrorLeavesNothingBehindAndAWriteReplacesTheWholeFile() throws {
+        let folder = try FixturePaths.scratchDirectory(for: self)
+        // A parent that is a file: the temporary file cannot even be created.
+        let blocker = folder + "/not-a-folder"
+        try FixturePaths.write(Array("x".utf8), to: blocker)
+        let error = TorchFixture.error { try PyTorchFormat.write(SampleModels.dense([3, 2]), to: blocker + "/model.pt") }
+        guard case .fileAccess? = error else { return XCTFail("\(String(describing: error))") }
+        XCTAssertEqual(error?.kind, .io)
+        XCTAssertEqual(try FixturePaths.bytes(blocker), Array("x".utf8))
+        // A successful write over a longer file replaces it entirely (renamed into place, not written over it).
+        let path = folder + "/model.pt"
+        try FixturePaths.write([UInt8](repeating: 0xEE, count: 100_000), to: path)
+        try PyTorchFormat.write(SampleModels.dense([3, 2]), to: path)
+        XCTAssertEqual(try FixturePaths.bytes(path), try FixturePaths.bytes(try write(SampleModels.dense([3, 2]), name: "fresh.pt")))
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: folder)), ["not-a-folder", "model.pt"])
     }
 
     func test_P15_zip64RecordsAreWrittenWhenNeededAndReadBack() throws {
@@ -98,6 +178,8 @@ final class PyTorchWriteTests: XCTestCase {
         try TorchStateDictWriter.write(model, to: path, zip64Threshold: 100)
         let archive = try ZipArchive.open(path)
         XCTAssertTrue(archive.members.allSatisfy { $0.dataOffset % 64 == 0 })
+        // This layout is not the one torch computes offsets for, so the file does not claim it can.
+        XCTAssertNil(archive.member(named: "archive/.format_version"))
         let plain = try PyTorchFormat.readStateDict(path: try write(model))
         let large = try PyTorchFormat.readStateDict(path: path)
         XCTAssertEqual(large.map(\.name), plain.map(\.name))
@@ -146,6 +228,11 @@ final class PyTorchWriteTests: XCTestCase {
             XCTAssertEqual(entry["storages_64_byte_aligned"], .bool(true), file)
             XCTAssertEqual(entry["load_state_dict"]?.stringValue, "strict=True: missing [], unexpected []", file)
             XCTAssertEqual(entry["loaded_with"]?.stringValue, "torch.load(path, weights_only=True)", file)
+            // With `.format_version` 1 torch may compute the offsets itself; it did, with its debug check on.
+            XCTAssertEqual(entry["format_version"]?.stringValue, "1", file)
+            XCTAssertEqual(entry["computed_offsets_load"]?.stringValue?.contains("calculate_storage_offsets = True and TORCH_SERIALIZATION_DEBUG=1"),
+                           true, file)
+            XCTAssertEqual(entry["computed_offsets_values_equal"], .bool(true), file)
         }
     }
 
@@ -174,8 +261,9 @@ final class PyTorchWriteTests: XCTestCase {
     }
 
     /// torch.load(weights_only=True) reads our files (a plain one, one with ZIP64 records, float16 and bfloat16
-    /// weights), builds the nn.Sequential from the recorded architecture, load_state_dict(strict=True) accepts
-    /// them, and the values torch sees are the ones we wrote.
+    /// weights), also computing the storage offsets itself where the file allows it, builds the nn.Sequential from
+    /// the recorded architecture, load_state_dict(strict=True) accepts them, and the values torch sees are the ones
+    /// we wrote.
     func test_P16_liveTorchLoadsOurExportsWithWeightsOnly() throws {
         let python = try torchPython()
         let folder = try FixturePaths.scratchDirectory(for: self)
@@ -197,9 +285,20 @@ final class PyTorchWriteTests: XCTestCase {
                     "gelu": lambda: nn.GELU(approximate=spec.get("approximate", "none")),
                     "dropout": lambda: nn.Dropout(spec.get("rate", 0.5)),
                     "softmax": lambda: nn.Softmax(dim=-1), "log_softmax": lambda: nn.LogSoftmax(dim=-1)}[kind]()
+        import os, zipfile
+        from torch.utils.serialization import config
         results = []
         for path in sys.argv[1:]:
             state = torch.load(path, weights_only=True)
+            # With `.format_version` torch may compute storage offsets; the debug flag makes it check each one.
+            computed = None
+            if "archive/.format_version" in zipfile.ZipFile(path).namelist():
+                config.load.calculate_storage_offsets = True
+                os.environ["TORCH_SERIALIZATION_DEBUG"] = "1"
+                again = torch.load(path, weights_only=True, mmap=True)
+                config.load.calculate_storage_offsets = False
+                del os.environ["TORCH_SERIALIZATION_DEBUG"]
+                computed = list(again) == list(state) and all(torch.equal(again[k], state[k]) for k in state)
             layers = []
             for spec in json.loads(state._metadata["modelkit"]["architecture"]):
                 if spec["type"] == "dense":
@@ -211,6 +310,7 @@ final class PyTorchWriteTests: XCTestCase {
             network = nn.Sequential(*layers)
             result = network.load_state_dict(state, strict=True)
             results.append({"path": path, "missing": result.missing_keys, "unexpected": result.unexpected_keys,
+                            "computed_offsets_equal": computed,
                             "tensors": {k: {"dtype": str(v.dtype), "shape": list(v.shape),
                                             "values": v.float().flatten().tolist()} for k, v in state.items()}})
         print(json.dumps(results))
@@ -224,6 +324,8 @@ final class PyTorchWriteTests: XCTestCase {
         for (result, path) in zip(results, files) {
             XCTAssertEqual(result["missing"], .array([]), path)
             XCTAssertEqual(result["unexpected"], .array([]), path)
+            // Every file but the one with a lowered ZIP64 threshold promises torch's layout, and keeps the promise.
+            XCTAssertEqual(result["computed_offsets_equal"], path.hasSuffix("zip64.pt") ? .null : .bool(true), path)
             let written = try PyTorchFormat.readStateDict(path: path)
             let tensors = try XCTUnwrap(result["tensors"]?.objectValue)
             XCTAssertEqual(tensors.keys, written.map(\.name), path)

@@ -32,7 +32,12 @@ extension Checkpoint {
         do {
             loaded = try ModelFile.read(path: path, checksums: .enforce)
         } catch {
-            let kind: CheckpointError.Kind = error.kind == .io || error.kind == .notThisFormat ? .invalidRequest : .damaged
+            let kind: CheckpointError.Kind
+            switch error.kind {
+            case .io, .notThisFormat, .invalidRequest: kind = .invalidRequest
+            case .unsupported: kind = .unsupported
+            case .truncated, .checksumMismatch, .corrupt: kind = .damaged
+            }
             throw CheckpointError(kind, "cannot read the checkpoint: \(error.message)", path: path)
         }
         do {

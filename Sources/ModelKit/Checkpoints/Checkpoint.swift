@@ -30,6 +30,7 @@ public struct Checkpoint: Sendable {
     /// Free text (e.g. the command line that started the run).
     public var notes: String
 
+    /// A checkpoint from its parts (see ``init(trainer:sourceModel:data:notes:)`` for a trainer's snapshot).
     public init(model: Model, optimizerState: OptimizerState, trainingState: TrainingState,
                 configuration: TrainingConfiguration, sourceModel: FileFingerprint? = nil, data: FileFingerprint? = nil,
                 notes: String = "") {

@@ -20,6 +20,7 @@ public struct CheckpointDirectory: Sendable {
     public struct Entry: Sendable, Equatable {
         /// The global step in the file name.
         public var step: Int
+        /// The file's path (the directory's path + `/` + ``CheckpointDirectory/fileName(step:)``).
         public var path: String
     }
 
@@ -175,10 +176,13 @@ public struct CheckpointDirectory: Sendable {
 public struct ResumePoint: Sendable {
     /// A checkpoint file that was refused, and why (names the tensor for a checksum failure).
     public struct Skipped: Sendable, Equatable {
+        /// The refused file.
         public var path: String
+        /// Why it was refused (the checksum failure names the tensor).
         public var reason: String
     }
 
+    /// The checkpoint to continue from.
     public var checkpoint: Checkpoint
     /// The file read.
     public var path: String

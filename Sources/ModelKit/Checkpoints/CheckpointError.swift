@@ -19,16 +19,20 @@ public struct CheckpointError: Error, Sendable, CustomStringConvertible {
         case invalidRequest = "invalid request"
     }
 
+    /// What went wrong.
     public var kind: Kind
     /// The file or directory concerned.
     public var path: String?
+    /// One line: what is wrong and how to fix it.
     public var message: String
 
+    /// An error of `kind` about `path`.
     public init(_ kind: Kind, _ message: String, path: String? = nil) {
         self.kind = kind
         self.message = message
         self.path = path
     }
 
+    /// `path: message`.
     public var description: String { (path.map { "\($0): " } ?? "") + message }
 }

@@ -20,6 +20,7 @@ public struct FileFingerprint: Sendable, Equatable, CustomStringConvertible {
     /// The file's length in bytes.
     public var byteCount: Int
 
+    /// A fingerprint from its parts.
     public init(algorithm: String = "crc32", value: String, byteCount: Int) {
         self.algorithm = algorithm
         self.value = value
@@ -33,7 +34,7 @@ public struct FileFingerprint: Sendable, Equatable, CustomStringConvertible {
 
     /// The fingerprint of the file at `path` (memory-mapped, not copied).
     ///
-    /// - Throws: ``CheckpointError`` (`writeFailed` is not used here; `invalidRequest`) when the file cannot be read.
+    /// - Throws: ``CheckpointError`` `.invalidRequest` when the file cannot be read.
     public static func of(file path: String) throws(CheckpointError) -> FileFingerprint {
         do {
             let storage = try MappedFile.open(path)
@@ -43,6 +44,7 @@ public struct FileFingerprint: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// `crc32:1a2b3c4d (123 bytes)`.
     public var description: String { "\(algorithm):\(value) (\(byteCount) bytes)" }
 
     /// The JSON form: `{"algorithm": "crc32", "value": "…", "bytes": N}`.

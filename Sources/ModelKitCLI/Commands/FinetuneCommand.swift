@@ -1,5 +1,10 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ModelKit
 
 /// `modelkit finetune MODEL --data DATA … --output OUT`: trains a model on the user's data with PyTorch's loss,
@@ -33,6 +38,21 @@ struct FinetuneCommand: ParsableCommand {
     @Option(name: .long, help: "Draw the training and validation loss curves to this SVG file.")
     var plot: String?
 
+    @Option(name: .long, help: "Write checkpoints (model, optimizer and training state) into this directory.")
+    var checkpointDir: String?
+
+    @Option(name: .long, help: "Checkpoint every N optimizer steps, or every N epochs with a trailing e (e.g. 500 or 1e).")
+    var checkpointEvery: CheckpointInterval?
+
+    @Option(name: .long, help: "Keep the newest K checkpoints.")
+    var keep: Int = 3
+
+    @Option(name: .long, help: "Checkpoint compression: none, fast (byte-shuffle + Huffman-coded zlib) or best.")
+    var compression: CheckpointCompression = .fast
+
+    @Option(name: .long, help: "Continue from the newest valid checkpoint in this directory (or from this checkpoint file).")
+    var resume: String?
+
     @OptionGroup var source: ModelSourceOptions
     @OptionGroup var hyperparameters: FinetuneHyperparameters
 
@@ -44,6 +64,9 @@ struct FinetuneCommand: ParsableCommand {
         if let valSplit, !(valSplit > 0 && valSplit < 1) { throw ValidationError("--val-split must be between 0 and 1 (exclusive).") }
         if let log, !log.lowercased().hasSuffix(".jsonl") { throw ValidationError("--log writes JSON lines: give a .jsonl path.") }
         if let plot, !plot.lowercased().hasSuffix(".svg") { throw ValidationError("--plot draws an SVG: give a .svg path.") }
+        if checkpointEvery != nil && checkpointDir == nil { throw ValidationError("--checkpoint-every needs --checkpoint-dir.") }
+        if checkpointDir != nil && checkpointEvery == nil { throw ValidationError("--checkpoint-dir needs --checkpoint-every N (steps) or Ne (epochs).") }
+        guard keep >= 1 else { throw ValidationError("--keep must be at least 1.") }
     }
 
     func run() throws {
@@ -59,7 +82,20 @@ struct FinetuneCommand: ParsableCommand {
 
         let stepsPerEpoch = (training.rows + hyperparameters.batchSize - 1) / hyperparameters.batchSize
         let configuration = try hyperparameters.configuration(stepsPerEpoch: stepsPerEpoch)
-        let trainer = try Trainer(model: loaded.model, configuration: configuration)
+        let modelPrint = try FileFingerprint.of(file: model), dataPrint = try FileFingerprint.of(file: data)
+        let trainer: Trainer
+        if let resume {
+            let point = try CheckpointDirectory.resume(from: resume)
+            for warning in point.warnings { printToStandardError(warning.hasPrefix("warning:") ? warning : "warning: \(warning)") }
+            for warning in point.checkpoint.fingerprintWarnings(sourceModel: modelPrint, data: dataPrint) {
+                printToStandardError("warning: \(warning)")
+            }
+            try Self.requireSameSettings(point.checkpoint.configuration, configuration, checkpoint: point.path)
+            trainer = try point.checkpoint.makeTrainer(configuration: configuration)
+            printToStandardError("resuming from \(point.path) at step \(trainer.state.globalStep) (epoch \(trainer.state.epoch + 1), step \(trainer.state.stepInEpoch + 1) of it)")
+        } else {
+            trainer = try Trainer(model: Checkpoint.removingCheckpointParts(from: loaded.model), configuration: configuration)
+        }
         if let fused = trainer.fusedFinalLayer {
             printToStandardError("note: the final layer '\(fused)' is fused into the \(loss.rawValue) loss while training (kept in the output)")
         }
@@ -68,9 +104,39 @@ struct FinetuneCommand: ParsableCommand {
 
         let run = FinetuneRun(trainer: trainer, training: training, validation: validation, epochs: hyperparameters.epochs,
                               stepsPerEpoch: stepsPerEpoch, logPath: log)
+        // With a file-size limit (ulimit -f), an oversized write must fail with EFBIG, not kill the process.
+        signal(SIGXFSZ, SIG_IGN)
+        var lastSaved = -1
+        var saveCheckpoint: ((Trainer) throws -> Void)?
+        if let checkpointDir, let checkpointEvery {
+            let directory = try CheckpointDirectory(checkpointDir, keep: keep, compression: compression)
+            let save = { (trainer: Trainer) throws in
+                guard trainer.state.globalStep != lastSaved else { return }
+                let path = try directory.save(Checkpoint(trainer: trainer, sourceModel: modelPrint, data: dataPrint))
+                lastSaved = trainer.state.globalStep
+                if let progress = run.progress { progress.message("checkpoint: \(path)") } else { printToStandardError("checkpoint: \(path)") }
+            }
+            saveCheckpoint = save
+            switch checkpointEvery {
+            case .steps(let every):
+                run.afterStep = { trainer in
+                    if trainer.state.globalStep % every == 0 || InterruptRequest.isRequested { try save(trainer) }
+                    return true
+                }
+            case .epochs(let every):
+                run.afterStep = { trainer in
+                    // Ctrl-C between epochs: the finished step is kept in a checkpoint too.
+                    if InterruptRequest.isRequested { try save(trainer) }
+                    return true
+                }
+                run.afterEpoch = { trainer in if trainer.state.epoch % every == 0 { try save(trainer) } }
+            }
+        }
         let interrupted = try run.train()
+        // The end of the run (or of an interrupted one) is always a checkpoint, so --resume can extend it.
+        try saveCheckpoint?(trainer)
 
-        try ModelIO.save(trainer.model, to: output)
+        try ModelIO.save(Checkpoint.removingCheckpointParts(from: trainer.model), to: output)
         if let plot {
             let svg = run.plot(title: "\(loaded.model.info.name): \(loss.rawValue), \(hyperparameters.optimizer.rawValue) lr \(hyperparameters.lr)")
             try AtomicFileWriter.write(Array(svg.utf8), to: plot)
@@ -82,6 +148,45 @@ struct FinetuneCommand: ParsableCommand {
         }
     }
 }
+
+extension FinetuneCommand {
+    /// A resumed run must use the checkpoint's settings (more epochs are allowed): anything else would not continue
+    /// the same run.
+    static func requireSameSettings(_ saved: TrainingConfiguration, _ given: TrainingConfiguration, checkpoint: String) throws {
+        var comparable = given
+        comparable.epochs = saved.epochs
+        // A cosine schedule spans the whole run; more epochs legitimately change its length.
+        if case .cosine(_, let etaMin) = given.schedule, case .cosine(let savedMax, let savedEta) = saved.schedule, etaMin == savedEta {
+            comparable.schedule = .cosine(tMax: savedMax, etaMin: etaMin)
+        }
+        guard comparable != saved else { return }
+        let savedJSON = saved.jsonValue, givenJSON = comparable.jsonValue
+        var differences: [String] = []
+        if case .object(let a) = savedJSON, case .object(let b) = givenJSON {
+            for key in a.keys where a[key] != b[key] {
+                differences.append("\(key): checkpoint \(JSONWriter().string(a[key] ?? .null)), now \(JSONWriter().string(b[key] ?? .null))")
+            }
+        }
+        throw ModelFileError(.invalidRequest, "the training settings differ from the checkpoint's (\(differences.joined(separator: "; "))); resume with the command that wrote it", path: checkpoint)
+    }
+}
+
+/// `--checkpoint-every N` (optimizer steps) or `Ne` (epochs).
+enum CheckpointInterval: ExpressibleByArgument {
+    case steps(Int), epochs(Int)
+
+    init?(argument: String) {
+        if argument.hasSuffix("e"), let epochs = Int(argument.dropLast()), epochs >= 1 {
+            self = .epochs(epochs)
+        } else if let steps = Int(argument), steps >= 1 {
+            self = .steps(steps)
+        } else {
+            return nil
+        }
+    }
+}
+
+extension CheckpointCompression: ExpressibleByArgument {}
 
 /// Training data as the trainer takes it, with the splits `finetune` needs.
 struct FinetuneData {

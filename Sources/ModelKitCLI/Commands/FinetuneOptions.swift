@@ -98,6 +98,7 @@ struct FinetuneHyperparameters: ParsableArguments {
         configuration.batchSize = batchSize
         configuration.shuffle = shuffle
         configuration.seed = seed
+        configuration.epochs = epochs
         return configuration
     }
 

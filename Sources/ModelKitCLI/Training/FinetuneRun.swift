@@ -16,6 +16,8 @@ final class FinetuneRun {
     var afterStep: ((Trainer) throws -> Bool)?
     /// Called after every completed epoch.
     var afterEpoch: ((Trainer) throws -> Void)?
+    /// The progress display, while training runs.
+    private(set) var progress: TrainingProgress?
 
     init(trainer: Trainer, training: FinetuneData, validation: FinetuneData?, epochs: Int, stepsPerEpoch: Int, logPath: String?) {
         self.trainer = trainer
@@ -24,11 +26,15 @@ final class FinetuneRun {
         self.epochs = epochs
         self.stepsPerEpoch = stepsPerEpoch
         self.logPath = logPath
+        // A resumed run draws its whole history.
+        stepLosses = trainer.state.stepLosses.enumerated().map { (Double($0.offset + 1), $0.element) }
     }
 
     /// Trains until `epochs` epochs are complete; returns `true` when Ctrl-C (or `afterStep`) stopped it early.
     func train() throws -> Bool {
         let progress = TrainingProgress(epochs: epochs, stepsPerEpoch: stepsPerEpoch)
+        self.progress = progress
+        defer { self.progress = nil }
         let log = try logPath.map { try MetricsLog(path: $0, append: trainer.state.globalStep > 0) }
         defer { log?.close() }
         InterruptRequest.install()

@@ -1,13 +1,18 @@
 import ModelKitCore
 import ModelKitFormat
 
-/// Writes an uncompressed zip archive whose members' data start at multiples of 64 bytes, as torch's own writer
-/// does, so that a reader can map tensors in place.
+/// Writes an uncompressed zip archive laid out exactly as torch's writer (miniz, driven by
+/// `caffe2/serialize/inline_container.cc`) lays it out, so that a reader can map tensors in place and torch may
+/// compute record offsets instead of reading them (`.format_version` 1, `calculate_storage_offsets`).
 ///
-/// ZIPFoundation (behind ``ZipArchiveWriter``) cannot pad local headers, so this writes the records itself: a local
-/// header per member with a padding extra field (id `FB`, as torch uses) before the data, then the central
-/// directory and the end record. ZIP64 records are added only when a size or offset needs them. The archive streams
-/// through ``AtomicFileWriter``: tensors are written from their own memory, never concatenated first.
+/// torch's layout, which `torch.serialization._load` assumes when it computes offsets: every local header carries a
+/// padding extra field (id `FB`, `Z` bytes, present even when zero bytes of padding are needed) after an optional
+/// ZIP64 field, so that the data start at the next multiple of 64; a non-empty record has general-purpose flag bit 3
+/// set, zeros for its CRC-32 and sizes in the local header, and a data descriptor after its data (16 bytes, or 24 when
+/// the header offset or the size reaches 0xFFFFFFFF); an empty record has neither. torch also writes ZIP64 end records
+/// always; here they appear only when needed, which moves no record. ZIPFoundation (behind
+/// ``ZipArchiveWriter``) cannot do this, so this writes the records itself. The archive streams through
+/// ``AtomicFileWriter``: tensors are written from their own memory, never concatenated first.
 enum AlignedZipWriter {
     /// One member.
     struct Member {
@@ -37,7 +42,8 @@ enum AlignedZipWriter {
     /// Writes `members` to `path` atomically.
     ///
     /// - Parameter zip64Threshold: sizes and offsets at or above this are written as ZIP64 (0xFFFFFFFF, the format's
-    ///   limit; tests lower it to exercise the ZIP64 records with small files).
+    ///   and torch's limit; tests lower it to exercise the ZIP64 records with small files, which gives a layout torch
+    ///   would not compute).
     /// - Throws: ``FileAccessError`` from the file system.
     static func write(_ members: [Member], to path: String, zip64Threshold: Int = 0xFFFF_FFFF) throws {
         try AtomicFileWriter.write(to: path) { sink in
@@ -46,9 +52,12 @@ enum AlignedZipWriter {
                 let offset = sink.bytesWritten
                 let header = try member.withBytes { data in
                     let crc = CRC32.checksum(data)
-                    let header = localHeader(name: member.name, size: data.count, crc: crc, offset: offset, threshold: zip64Threshold)
+                    let header = localHeader(name: member.name, size: data.count, offset: offset, threshold: zip64Threshold)
                     try sink.write(header)
                     try sink.write(data)
+                    if !data.isEmpty {
+                        try sink.write(dataDescriptor(crc: crc, size: data.count, offset: offset, threshold: zip64Threshold))
+                    }
                     central += centralHeader(name: member.name, size: data.count, crc: crc, offset: offset, threshold: zip64Threshold)
                     return header
                 }
@@ -61,39 +70,60 @@ enum AlignedZipWriter {
         }
     }
 
-    private static func localHeader(name: String, size: Int, crc: UInt32, offset: Int, threshold: Int) -> [UInt8] {
+    /// General-purpose flags: names are UTF-8; bit 3 (a data descriptor follows the data) for non-empty records.
+    private static func flags(size: Int) -> UInt16 { size > 0 ? 0x0808 : 0x0800 }
+
+    /// A local header as miniz writes it for torch (`getPadding` in `inline_container.cc` computes the same size).
+    static func localHeader(name: String, size: Int, offset: Int, threshold: Int = 0xFFFF_FFFF) -> [UInt8] {
         let nameBytes = Array(name.utf8)
-        let large = size >= threshold
+        let largeSize = size >= threshold, largeOffset = offset >= threshold
         var extra = LittleEndianBytes()
-        if large {
+        if largeSize || largeOffset {
             extra.u16(zip64FieldID)
-            extra.u16(16)
-            extra.u64(size)
-            extra.u64(size)
+            extra.u16(UInt16((largeSize ? 16 : 0) + (largeOffset ? 8 : 0)))
+            if largeSize {
+                extra.u64(size)
+                extra.u64(size)
+            }
+            if largeOffset { extra.u64(offset) }
         }
-        // Pad with an extra field so that the data start at a multiple of the alignment; a field needs 4 bytes.
-        let unpadded = offset + 30 + nameBytes.count + extra.bytes.count
-        var padding = (alignment - unpadded % alignment) % alignment
-        if padding > 0 && padding < 4 { padding += alignment }
-        if padding > 0 {
-            extra.u16(paddingFieldID)
-            extra.u16(UInt16(padding - 4))
-            extra.bytes += [UInt8](repeating: 0x5A, count: padding - 4)
-        }
+        // The padding field is always there (4 bytes of header), then as many `Z` bytes as alignment needs.
+        let unpadded = offset + 30 + nameBytes.count + extra.bytes.count + 4
+        let padding = (alignment - unpadded % alignment) % alignment
+        extra.u16(paddingFieldID)
+        extra.u16(UInt16(padding))
+        extra.bytes += [UInt8](repeating: 0x5A, count: padding)
         var header = LittleEndianBytes()
         header.u32(0x0403_4B50)
-        header.u16(large ? 45 : 20)   // version needed to extract
-        header.u16(0x0800)            // flags: names are UTF-8
+        header.u16(largeSize || largeOffset ? 45 : 20)  // version needed to extract
+        header.u16(flags(size: size))
         header.u16(0)                 // method: stored
         header.u16(0)                 // time
         header.u16(dosDate)
-        header.u32(crc)
-        header.u32(large ? 0xFFFF_FFFF : UInt32(size))
-        header.u32(large ? 0xFFFF_FFFF : UInt32(size))
+        // With bit 3 the CRC-32 and sizes are in the data descriptor (and the central directory), as miniz writes.
+        header.u32(0)
+        header.u32(largeSize ? 0xFFFF_FFFF : 0)
+        header.u32(largeSize ? 0xFFFF_FFFF : 0)
         header.u16(UInt16(nameBytes.count))
         header.u16(UInt16(extra.bytes.count))
         header.bytes += nameBytes + extra.bytes
         return header.bytes
+    }
+
+    /// The data descriptor after a non-empty record: 8-byte sizes when the header offset or the size needs ZIP64,
+    /// which is the size torch adds when it computes the next record's offset.
+    static func dataDescriptor(crc: UInt32, size: Int, offset: Int, threshold: Int = 0xFFFF_FFFF) -> [UInt8] {
+        var descriptor = LittleEndianBytes()
+        descriptor.u32(0x0807_4B50)
+        descriptor.u32(crc)
+        if size >= threshold || offset >= threshold {
+            descriptor.u64(size)
+            descriptor.u64(size)
+        } else {
+            descriptor.u32(UInt32(size))
+            descriptor.u32(UInt32(size))
+        }
+        return descriptor.bytes
     }
 
     private static func centralHeader(name: String, size: Int, crc: UInt32, offset: Int, threshold: Int) -> [UInt8] {
@@ -117,7 +147,7 @@ enum AlignedZipWriter {
         header.u32(0x0201_4B50)
         header.u16(0x0300 | version)  // made by: Unix
         header.u16(version)
-        header.u16(0x0800)
+        header.u16(flags(size: size))
         header.u16(0)
         header.u16(0)
         header.u16(dosDate)

@@ -24,6 +24,7 @@ struct PickleDescriber {
         case .tensor(let index): return "tensor " + tensorDescription(heap.tensors[index])
         case .storage(let index): return "storage '\(heap.storages[index].key)'"
         case .global(let global): return "global \(global.qualifiedName)"
+        case .object(let index): return "\(heap.objects[index].typeName) \(Self.shortened(heap.objects[index].text))"
         case .dict(let index):
             let dict = heap.dicts[index]
             if let tensors = tensorReferences(dict) {
@@ -35,7 +36,8 @@ struct PickleDescriber {
                 return "state dict: \(Self.count(tensors.count, "tensor")) (\(dtypes)), \(values) values"
             }
             let keys = dict.keys.prefix(6).map { "'\(keyText($0))'" }.joined(separator: ", ") + (dict.count > 6 ? ", …" : "")
-            return "dict of \(Self.count(dict.count, "entry", "entries"))" + (dict.count > 0 ? " (\(keys))" : "")
+            return (dict.isCounter ? "Counter of " : "dict of ") + Self.count(dict.count, "entry", "entries")
+                + (dict.count > 0 ? " (\(keys))" : "")
         }
     }
 

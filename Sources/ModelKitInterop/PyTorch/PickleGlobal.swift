@@ -6,7 +6,8 @@ import ModelKitCore
 /// hostile `.pt` file runs code in `torch.load(weights_only=False)`. ModelKit never runs anything: each allowed
 /// global below is a tag whose "call" the unpickler interprets itself (building a dict, recording a tensor view),
 /// and every other name is refused when the `GLOBAL` opcode is read, before any argument is built. The list follows
-/// the spirit of `torch.load(weights_only=True)`, minus what a state dict does not need.
+/// `torch.load(weights_only=True)` for what real checkpoints hold (state dicts, optimizer and scheduler states),
+/// minus tensor subclasses, sparse, quantized and meta tensors, and `add_safe_globals`.
 enum PickleGlobal: Sendable, Equatable, Hashable {
     /// `collections.OrderedDict`: a state dict, and the empty backward-hooks dict of every tensor.
     case orderedDict
@@ -29,6 +30,16 @@ enum PickleGlobal: Sendable, Equatable, Hashable {
     case set, frozenset
     /// `_codecs.encode(text, 'latin1')`: how protocol 2 writes `bytes` values.
     case codecsEncode
+    /// `collections.Counter(dict)`: a `MultiStepLR` scheduler's milestones.
+    case counter
+    /// `torch.device(type[, index])`: kept as text.
+    case device
+    /// `torch.nn.parameter.Parameter(data[, requires_grad])`: the tensor (torch allows it with `NEWOBJ` too).
+    case parameter
+    /// `builtins.bytearray(bytes)`: bytes.
+    case bytearray
+    /// `builtins.complex(real, imag)`: kept as text.
+    case complex
 
     /// The global for `module.name`, or `nil` when it is not allowed.
     init?(module: String, name: String) {
@@ -42,6 +53,11 @@ enum PickleGlobal: Sendable, Equatable, Hashable {
         case ("builtins", "set"), ("__builtin__", "set"): self = .set
         case ("builtins", "frozenset"), ("__builtin__", "frozenset"): self = .frozenset
         case ("_codecs", "encode"): self = .codecsEncode
+        case ("collections", "Counter"): self = .counter
+        case ("torch", "device"): self = .device
+        case ("torch.nn.parameter", "Parameter"): self = .parameter
+        case ("builtins", "bytearray"), ("__builtin__", "bytearray"): self = .bytearray
+        case ("builtins", "complex"), ("__builtin__", "complex"): self = .complex
         case ("torch.storage", "UntypedStorage"), ("torch", "UntypedStorage"): self = .storageType(.untyped)
         case ("torch", _):
             if let type = TorchScalarType.storageClasses[name] {
@@ -71,6 +87,11 @@ enum PickleGlobal: Sendable, Equatable, Hashable {
         case .set: "builtins.set"
         case .frozenset: "builtins.frozenset"
         case .codecsEncode: "_codecs.encode"
+        case .counter: "collections.Counter"
+        case .device: "torch.device"
+        case .parameter: "torch.nn.parameter.Parameter"
+        case .bytearray: "builtins.bytearray"
+        case .complex: "builtins.complex"
         }
     }
 }

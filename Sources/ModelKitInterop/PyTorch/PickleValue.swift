@@ -26,6 +26,8 @@ enum PickleValue: Sendable, Equatable {
     case storage(Int)
     /// An allowed global (a type, a rebuild function, a dtype); calling it is interpreted, never executed.
     case global(PickleGlobal)
+    /// Index into ``PickleHeap/objects``: a value ModelKit keeps only as text (`torch.device`, `complex`).
+    case object(Int)
 
     /// What kind of value this is, for error messages.
     var kindName: String {
@@ -43,6 +45,7 @@ enum PickleValue: Sendable, Equatable {
         case .tensor: "tensor"
         case .storage: "storage"
         case .global(let global): "global '\(global.qualifiedName)'"
+        case .object: "object"
         }
     }
 }
@@ -54,6 +57,8 @@ struct PickleDict: Sendable {
     private var index: [PickleKey: Int] = [:]
     /// Made by `collections.OrderedDict` rather than `{}`.
     var isOrdered = false
+    /// Made by `collections.Counter` (a `MultiStepLR` scheduler's milestones): a dict of counts.
+    var isCounter = false
     /// The state a `BUILD` set on the object (for a state dict: `{'_metadata': OrderedDict(...)}`).
     var attributes: PickleValue?
 
@@ -85,6 +90,17 @@ enum PickleKey: Hashable, Sendable {
     case tuple([PickleKey])
     case tensor(Int)
     case global(String)
+    /// A ``PickleObject``: its type and text (`torch.device` 'cpu' equals another 'cpu').
+    case object(String, String)
+}
+
+/// A value that is neither data ModelKit uses nor a container, kept as its type and a printable form so a checkpoint
+/// that holds one still loads (`torch.device('cuda', 0)` → `torch.device`, `cuda:0`).
+struct PickleObject: Sendable, Equatable {
+    /// `torch.device`, `complex`.
+    var typeName: String
+    /// `cuda:0`, `(1.5-2j)`.
+    var text: String
 }
 
 /// A `('storage', storage_type, key, location, numel)` persistent id: a reference to `data/<key>` in the archive.
@@ -119,4 +135,5 @@ struct PickleHeap: Sendable {
     var dicts: [PickleDict] = []
     var tensors: [TorchTensorReference] = []
     var storages: [TorchStorageReference] = []
+    var objects: [PickleObject] = []
 }

@@ -39,17 +39,19 @@ struct RestrictedUnpickler {
         return (root, machine.heap)
     }
 
+    // The state below is internal (not private) because the interpretation of calls lives in
+    // RestrictedUnpickler+Calls.swift.
     private var reader: ByteReader
-    private let source: String
-    private let allowsStorages: Bool
+    let source: String
+    let allowsStorages: Bool
     private let limits: Limits
     private var stack: [PickleValue] = []
     /// Stack positions of the open `MARK`s.
     private var marks: [Int] = []
     private var memo: [Int: PickleValue] = [:]
-    private var heap = PickleHeap()
+    var heap = PickleHeap()
     private var pushes = 0
-    private var storageByKey: [String: Int] = [:]
+    var storageByKey: [String: Int] = [:]
     /// Where the opcode being executed starts, for error messages.
     private var opcodeOffset = 0
 
@@ -85,12 +87,16 @@ struct RestrictedUnpickler {
             case 0x7D: try push(newDict(ordered: false))                       // EMPTY_DICT
             case 0x5D: try push(new(list: []))                                 // EMPTY_LIST
             case 0x29: try push(new(tuple: []))                                // EMPTY_TUPLE
+            case 0x8F:                                                         // EMPTY_SET (ADDITEMS is not read, as in torch)
+                heap.sets.append([])
+                try push(.set(heap.sets.count - 1))
             case 0x28:                                                         // MARK
                 guard marks.count < limits.maximumNesting else { throw limit("nested MARKs", limits.maximumNesting) }
                 marks.append(stack.count)
             case 0x58: try push(.string(try readString(length: try readLength(UInt32.self, "BINUNICODE"))))
             case 0x8C: try push(.string(try readString(length: Int(try readByte("SHORT_BINUNICODE")))))
             case 0x8D: try push(.string(try readString(length: try readLength(UInt64.self, "BINUNICODE8"))))
+            case 0x55: try push(.string(try readString(length: Int(try readByte("SHORT_BINSTRING")))))  // decoded as torch.load does (UTF-8)
             case 0x43: try push(.bytes(try readBytes(Int(try readByte("SHORT_BINBYTES")), "SHORT_BINBYTES")))
             case 0x42: try push(.bytes(try readBytes(try readLength(UInt32.self, "BINBYTES"), "BINBYTES")))
             case 0x8E: try push(.bytes(try readBytes(try readLength(UInt64.self, "BINBYTES8"), "BINBYTES8")))
@@ -142,12 +148,15 @@ struct RestrictedUnpickler {
             case 0x93:                                                         // STACK_GLOBAL
                 let name = try pop(), module = try pop()
                 guard case .string(let moduleText) = module, case .string(let nameText) = name else {
-                    throw fail("STACK_GLOBAL needs two strings, found a \(module.kindName) and a \(name.kindName)")
+                    throw fail("STACK_GLOBAL needs two strings, found \(PickleDescriber.withArticle(module.kindName)) and \(PickleDescriber.withArticle(name.kindName))")
                 }
                 try push(.global(try resolve(module: moduleText, name: nameText)))
             case 0x52:                                                         // REDUCE
                 let arguments = try pop(), callable = try pop()
                 try push(try reduce(callable, arguments))
+            case 0x81:                                                         // NEWOBJ
+                let arguments = try pop(), callable = try pop()
+                try push(try newObject(callable, arguments))
             case 0x62:                                                         // BUILD
                 let state = try pop()
                 try build(try top(), state: state)
@@ -201,17 +210,17 @@ struct RestrictedUnpickler {
 
     // MARK: - Containers
 
-    private mutating func new(tuple items: [PickleValue]) -> PickleValue {
+    mutating func new(tuple items: [PickleValue]) -> PickleValue {
         heap.tuples.append(items)
         return .tuple(heap.tuples.count - 1)
     }
 
-    private mutating func new(list items: [PickleValue]) -> PickleValue {
+    mutating func new(list items: [PickleValue]) -> PickleValue {
         heap.lists.append(items)
         return .list(heap.lists.count - 1)
     }
 
-    private mutating func newDict(ordered: Bool) throws(PyTorchError) -> PickleValue {
+    mutating func newDict(ordered: Bool) throws(PyTorchError) -> PickleValue {
         var dict = PickleDict()
         dict.isOrdered = ordered
         heap.dicts.append(dict)
@@ -219,12 +228,12 @@ struct RestrictedUnpickler {
     }
 
     private mutating func append(_ items: [PickleValue], to target: PickleValue) throws(PyTorchError) {
-        guard case .list(let index) = target else { throw fail("APPEND to a \(target.kindName), not a list") }
+        guard case .list(let index) = target else { throw fail("APPEND to \(PickleDescriber.withArticle(target.kindName)), not a list") }
         heap.lists[index].append(contentsOf: items)
     }
 
-    private mutating func setItems(_ items: [PickleValue], into target: PickleValue) throws(PyTorchError) {
-        guard case .dict(let index) = target else { throw fail("SETITEM on a \(target.kindName), not a dict") }
+    mutating func setItems(_ items: [PickleValue], into target: PickleValue) throws(PyTorchError) {
+        guard case .dict(let index) = target else { throw fail("SETITEM on \(PickleDescriber.withArticle(target.kindName)), not a dict") }
         guard items.count.isMultiple(of: 2) else { throw fail("SETITEMS with an odd number of values (\(items.count))") }
         for pair in stride(from: 0, to: items.count, by: 2) {
             let key = try hashKey(items[pair], depth: 0)
@@ -246,13 +255,14 @@ struct RestrictedUnpickler {
         case .bytes(let bytes): return .bytes(bytes)
         case .tensor(let index): return .tensor(index)
         case .global(let global): return .global(global.qualifiedName)
+        case .object(let index): return .object(heap.objects[index].typeName, heap.objects[index].text)
         case .tuple(let index):
             guard depth < 32 else { throw fail("a dict key nested more than 32 tuples deep") }
             var keys: [PickleKey] = []
             for item in heap.tuples[index] { keys.append(try hashKey(item, depth: depth + 1)) }
             return .tuple(keys)
         case .list, .set, .dict, .storage:
-            throw fail("a \(value.kindName) cannot be a dict key (unhashable)")
+            throw fail("\(PickleDescriber.withArticle(value.kindName)) cannot be a dict key (unhashable)")
         }
     }
 
@@ -265,140 +275,17 @@ struct RestrictedUnpickler {
         return global
     }
 
-    private mutating func reduce(_ callable: PickleValue, _ argumentsValue: PickleValue) throws(PyTorchError) -> PickleValue {
-        guard case .global(let global) = callable else { throw fail("REDUCE calls a \(callable.kindName), not an allowed global") }
-        guard case .tuple(let argumentsIndex) = argumentsValue else {
-            throw fail("REDUCE of \(global.qualifiedName) with a \(argumentsValue.kindName) instead of an argument tuple")
-        }
-        let arguments = heap.tuples[argumentsIndex]
-        let name = global.qualifiedName
-        switch global {
-        case .orderedDict:
-            let dict = try newDict(ordered: true)
-            guard let pairs = arguments.first else { return dict }
-            guard arguments.count == 1 else { throw fail("\(name) takes at most one argument, not \(arguments.count)") }
-            for pair in try sequenceItems(pairs, "\(name)'s argument") {
-                guard case .tuple(let pairIndex) = pair, heap.tuples[pairIndex].count == 2 else {
-                    throw fail("\(name)'s argument must hold (key, value) pairs")
-                }
-                try setItems(heap.tuples[pairIndex], into: dict)
-            }
-            return dict
-        case .rebuildTensorV2, .rebuildTensorV3:
-            return try rebuildTensor(global, arguments)
-        case .rebuildParameter, .rebuildParameterWithState:
-            let expected = global == .rebuildParameter ? 3 : 4
-            guard arguments.count == expected else { throw fail("\(name) takes \(expected) arguments, not \(arguments.count)") }
-            guard case .tensor = arguments[0] else { throw fail("\(name)'s data is a \(arguments[0].kindName), not a tensor") }
-            return arguments[0]
-        case .size:
-            guard arguments.count == 1 else { throw fail("\(name) takes one argument, not \(arguments.count)") }
-            _ = try integers(arguments[0], "torch.Size's argument", minimum: 0)
-            return new(tuple: try sequenceItems(arguments[0], "torch.Size's argument"))
-        case .set, .frozenset:
-            guard arguments.count <= 1 else { throw fail("\(name) takes at most one argument, not \(arguments.count)") }
-            let items = try arguments.first.map { (value) throws(PyTorchError) in try sequenceItems(value, "\(name)'s argument") } ?? []
-            heap.sets.append(items)
-            return .set(heap.sets.count - 1)
-        case .codecsEncode:
-            guard arguments.count == 2, case .string(let text) = arguments[0], case .string(let encoding) = arguments[1],
-                  encoding == "latin1" || encoding == "latin-1" else {
-                throw fail("_codecs.encode is only read as encode(text, 'latin1'), how pickle stores bytes")
-            }
-            var bytes: [UInt8] = []
-            for scalar in text.unicodeScalars {
-                guard scalar.value <= 0xFF else { throw fail("_codecs.encode: '\(scalar)' is not a latin-1 character") }
-                bytes.append(UInt8(scalar.value))
-            }
-            return .bytes(bytes)
-        case .storageType, .dtype:
-            throw fail("\(name) cannot be called")
-        }
-    }
-
-    /// `_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata])` and
-    /// `_rebuild_tensor_v3(..., hooks, dtype[, metadata])`: records the view; the bytes are checked when read.
-    private mutating func rebuildTensor(_ global: PickleGlobal, _ arguments: [PickleValue]) throws(PyTorchError) -> PickleValue {
-        let name = global.qualifiedName
-        let counts = global == .rebuildTensorV2 ? 6...7 : 7...8
-        guard counts.contains(arguments.count) else {
-            throw fail("\(name) takes \(counts.lowerBound) or \(counts.upperBound) arguments, not \(arguments.count)")
-        }
-        guard case .storage(let storage) = arguments[0] else {
-            throw fail("\(name)'s first argument is a \(arguments[0].kindName), not a storage reference")
-        }
-        guard case .int(let offset) = arguments[1], offset >= 0, let storageOffset = Int(exactly: offset) else {
-            throw fail("\(name)'s storage offset must be a non-negative integer")
-        }
-        let size = try integers(arguments[2], "\(name)'s size", minimum: 0)
-        let stride = try integers(arguments[3], "\(name)'s stride", minimum: 0)
-        guard size.count == stride.count else {
-            throw fail("\(name): size has \(size.count) dimensions but stride has \(stride.count)")
-        }
-        guard case .bool = arguments[4] else { throw fail("\(name)'s requires_grad is a \(arguments[4].kindName), not a bool") }
-        var dtype: TorchScalarType?
-        if global == .rebuildTensorV3 {
-            guard case .global(.dtype(let type)) = arguments[6] else {
-                throw fail("\(name)'s dtype is a \(arguments[6].kindName), not a torch dtype")
-            }
-            dtype = type
-        } else if heap.storages[storage].type == .untyped {
-            throw fail("\(name) over an untyped storage needs a dtype (only _rebuild_tensor_v3 has one)")
-        }
-        heap.tensors.append(TorchTensorReference(storage: storage, storageOffset: storageOffset, size: size,
-                                                 stride: stride, dtype: dtype))
-        return .tensor(heap.tensors.count - 1)
-    }
-
-    /// `BUILD`: torch sets `_metadata` on a state dict's `OrderedDict` this way; it is kept, never interpreted as code.
-    private mutating func build(_ target: PickleValue, state: PickleValue) throws(PyTorchError) {
-        guard case .dict(let index) = target else { throw fail("BUILD on a \(target.kindName) (only dicts take state here)") }
-        heap.dicts[index].attributes = state
-    }
-
-    /// A `('storage', storage_type, key, location, count)` persistent id.
-    private mutating func persistentLoad(_ id: PickleValue) throws(PyTorchError) -> PickleValue {
-        guard allowsStorages else {
-            throw fail("a storage reference (BINPERSID) outside a torch.save archive, which has no storages to give")
-        }
-        guard case .tuple(let index) = id, heap.tuples[index].count == 5,
-              case .string("storage") = heap.tuples[index][0] else {
-            throw fail("a persistent id must be ('storage', storage_type, key, location, numel)")
-        }
-        let fields = heap.tuples[index]
-        guard case .global(.storageType(let type)) = fields[1] else {
-            throw fail("a storage reference's type is a \(fields[1].kindName), not a torch storage class")
-        }
-        guard case .string(let key) = fields[2], !key.isEmpty, !key.contains("/"), key != ".", key != ".." else {
-            throw fail("a storage key must be a non-empty name without '/'")
-        }
-        guard case .string(let location) = fields[3] else { throw fail("storage '\(Self.printable(key))': the location is not a string") }
-        guard case .int(let countValue) = fields[4], countValue >= 0, let count = Int(exactly: countValue) else {
-            throw fail("storage '\(Self.printable(key))': the size is not a non-negative integer")
-        }
-        let reference = TorchStorageReference(type: type, key: key, location: location, count: count)
-        if let existing = storageByKey[key] {
-            guard heap.storages[existing] == reference else {
-                throw fail("storage '\(Self.printable(key))' is referenced twice with different types or sizes")
-            }
-            return .storage(existing)
-        }
-        heap.storages.append(reference)
-        storageByKey[key] = heap.storages.count - 1
-        return .storage(heap.storages.count - 1)
-    }
-
-    private func sequenceItems(_ value: PickleValue, _ what: String) throws(PyTorchError) -> [PickleValue] {
+    func sequenceItems(_ value: PickleValue, _ what: String) throws(PyTorchError) -> [PickleValue] {
         switch value {
         case .tuple(let index): return heap.tuples[index]
         case .list(let index): return heap.lists[index]
         case .set(let index): return heap.sets[index]
-        default: throw fail("\(what) is a \(value.kindName), not a tuple or list")
+        default: throw fail("\(what) is \(PickleDescriber.withArticle(value.kindName)), not a tuple or list")
         }
     }
 
-    private func integers(_ value: PickleValue, _ what: String, minimum: Int64) throws(PyTorchError) -> [Int] {
-        guard case .tuple(let index) = value else { throw fail("\(what) is a \(value.kindName), not a tuple") }
+    func integers(_ value: PickleValue, _ what: String, minimum: Int64) throws(PyTorchError) -> [Int] {
+        guard case .tuple(let index) = value else { throw fail("\(what) is \(PickleDescriber.withArticle(value.kindName)), not a tuple") }
         var result: [Int] = []
         for item in heap.tuples[index] {
             guard case .int(let number) = item, number >= minimum, let integer = Int(exactly: number) else {
@@ -472,7 +359,7 @@ struct RestrictedUnpickler {
 
     // MARK: - Errors
 
-    private func fail(_ reason: String) -> PyTorchError {
+    func fail(_ reason: String) -> PyTorchError {
         .malformedPickle(source: source, offset: opcodeOffset, reason: reason)
     }
 
@@ -493,9 +380,9 @@ struct RestrictedUnpickler {
     static func opcodeName(_ code: UInt8) -> String {
         let names: [UInt8: String] = [
             0x30: "POP", 0x31: "POP_MARK", 0x32: "DUP", 0x46: "FLOAT", 0x49: "INT", 0x4C: "LONG", 0x50: "PERSID",
-            0x53: "STRING", 0x54: "BINSTRING", 0x55: "SHORT_BINSTRING", 0x56: "UNICODE", 0x67: "GET", 0x69: "INST",
-            0x6F: "OBJ", 0x70: "PUT", 0x81: "NEWOBJ", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x8B: "LONG4",
-            0x8F: "EMPTY_SET", 0x90: "ADDITEMS", 0x91: "FROZENSET", 0x92: "NEWOBJ_EX", 0x96: "BYTEARRAY8",
+            0x53: "STRING", 0x54: "BINSTRING", 0x56: "UNICODE", 0x67: "GET", 0x69: "INST",
+            0x6F: "OBJ", 0x70: "PUT", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x8B: "LONG4",
+            0x90: "ADDITEMS", 0x91: "FROZENSET", 0x92: "NEWOBJ_EX", 0x96: "BYTEARRAY8",
             0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER",
         ]
         return names[code] ?? "(unknown)"
