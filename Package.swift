@@ -25,8 +25,11 @@ let package = Package(
         .target(name: "ModelKitCore"),
         // The .mkit container and its JSON form, checksums, memory-mapped reads, atomic writes.
         .target(name: "ModelKitFormat", dependencies: ["ModelKitCore", "CModelKitZlib"]),
+        // The packed-weight matrix product: AVX-512/AVX2 variants chosen at run time by function-level target
+        // attributes (no unsafe flags), with a portable C fallback.
+        .target(name: "CModelKitKernels"),
         // Forward kernels (BLAS loaded at run time), activations, prepared models.
-        .target(name: "ModelKitEngine", dependencies: ["ModelKitCore"]),
+        .target(name: "ModelKitEngine", dependencies: ["ModelKitCore", "CModelKitKernels"]),
         // Backpropagation, losses, optimizers, schedules, gradient checking: the fine-tune engine.
         .target(name: "ModelKitTraining", dependencies: ["ModelKitCore", "ModelKitEngine"]),
         // Foreign formats, one folder each (NumPy/, ONNX/, Safetensors/, ...), and the inputs `run` reads (CSV, JSON).

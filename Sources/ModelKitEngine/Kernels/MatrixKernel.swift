@@ -12,6 +12,9 @@ struct DenseWeights: @unchecked Sendable {
     let bias: UnsafePointer<Float>?
     /// The portable kernel's panels; `nil` when BLAS does the product.
     let packed: UnsafePointer<Float>?
+    /// ``PackedKernel``'s 16-column panels, made at prepare time when that kernel is available (AVX2 or better);
+    /// used from ``PackedKernel/minimumRows`` rows up, BLAS below.
+    let panels: UnsafePointer<Float>?
     /// For small weights under BLAS: the same values in the other layout (``layout``'s `swapped`), packed once at
     /// prepare time, because OpenBLAS is up to 1.4× faster with `[out, in]` for a few rows and with `[in, out]`
     /// for tens to hundreds of rows (see ``MatrixKernel/preferredLayout(rows:)``).
@@ -45,6 +48,27 @@ enum MatrixKernel {
 
     private static let rowMajor: Int32 = 101, noTranspose: Int32 = 111, transpose: Int32 = 112
 
+    /// Computes `C[rows, columns] = act(A[rows, :] · W[:, columns] + bias[columns])`: the product, then the bias
+    /// and `activations` on the block while it is in cache (the packed kernel adds the bias and a leading ReLU or
+    /// LeakyReLU in registers).
+    @inline(__always)
+    static func multiplyWithEpilogue(rows: Int, columns: Range<Int>, a: UnsafePointer<Float>, lda: Int,
+                                     weights: DenseWeights, c: UnsafeMutablePointer<Float>, ldc: Int, blas: BLASFunctions,
+                                     activations: [ElementwiseActivation]) {
+        guard rows > 0, !columns.isEmpty else { return }
+        if let panels = weights.panels, rows >= PackedKernel.minimumRows {
+            let (fused, rest) = PackedKernel.FusedActivation.split(activations)
+            PackedKernel.multiply(rows: rows, depth: weights.inputs, a: a, lda: lda, packed: panels, outputs: weights.outputs,
+                                  columns: columns, bias: weights.bias, activation: fused, c: c, ldc: ldc)
+            if !rest.isEmpty {
+                Epilogue.apply(rows: rows, columns: columns, base: c, stride: ldc, bias: nil, activations: Array(rest))
+            }
+            return
+        }
+        multiply(rows: rows, columns: columns, a: a, lda: lda, weights: weights, c: c, ldc: ldc, blas: blas)
+        Epilogue.apply(rows: rows, columns: columns, base: c, stride: ldc, bias: weights.bias, activations: activations)
+    }
+
     /// Computes `C[rows, columns] = A[rows, :] · W[:, columns]` where `a` points at the first of `rows` input rows
     /// and `c` at the first output row (column 0).
     @inline(__always)
@@ -52,6 +76,11 @@ enum MatrixKernel {
                          c: UnsafeMutablePointer<Float>, ldc: Int, blas: BLASFunctions) {
         guard rows > 0, !columns.isEmpty else { return }
         let depth = weights.inputs
+        if let panels = weights.panels, rows >= PackedKernel.minimumRows {
+            PackedKernel.multiply(rows: rows, depth: depth, a: a, lda: lda, packed: panels, outputs: weights.outputs,
+                                  columns: columns, bias: nil, activation: .none, c: c, ldc: ldc)
+            return
+        }
         if let packed = weights.packed {
             PortableGEMM.multiply(rows: rows, depth: depth, a: a, lda: lda, packed: packed, columns: columns, c: c, ldc: ldc)
             return

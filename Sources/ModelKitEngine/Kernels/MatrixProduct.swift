@@ -42,10 +42,11 @@ public enum MatrixProduct {
         }
         defer { packed?.deallocate() }
         let weights = DenseWeights(inputs: inner, outputs: columns, layout: layout, values: bBase, bias: nil,
-                                   packed: packed.map { UnsafePointer($0) }, swappedCopy: nil)
+                                   packed: packed.map { UnsafePointer($0) }, panels: nil, swappedCopy: nil)
         let pool = WorkerPool.shared
         let threadCount = min(threads ?? pool.width, pool.width)
-        let split = WorkSplit.make(rows: rows, columns: columns, depth: inner, threads: threadCount, portable: packed != nil)
+        let split = WorkSplit.make(rows: rows, columns: columns, depth: inner, threads: threadCount,
+                                   alignment: packed != nil ? PortableGEMM.panelWidth : WorkSplit.blasColumnAlignment)
         let job = ProductJob(split: split, rows: rows, weights: weights, a: aBase, c: cBase, blas: BLASFunctions(sgemm: library.sgemm, sgemv: library.sgemv))
         pool.run(job, taskCount: split.taskCount, threads: threadCount)
     }

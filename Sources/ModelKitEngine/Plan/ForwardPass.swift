@@ -58,7 +58,7 @@ final class Workspace: @unchecked Sendable {
                           destination: destination, destinationStride: stage.outputs)
             if let dense = stage.dense {
                 let split = WorkSplit.make(rows: rows, columns: dense.outputs, depth: dense.inputs, threads: threads,
-                                          portable: dense.packed != nil)
+                                           alignment: WorkSplit.columnAlignment(for: dense, rows: rows))
                 job.phase = .dense(split)
                 pool.run(job, taskCount: split.taskCount, threads: threads)
                 if !split.byRows && split.taskCount > 1 && !stage.rowOperations.isEmpty {
@@ -126,11 +126,9 @@ final class ForwardJob: ParallelJob, @unchecked Sendable {
                 columnRange = Swift.min(dense.outputs, index * split.blockSize)..<Swift.min(dense.outputs, (index + 1) * split.blockSize)
             }
             let output = destination + rowRange.lowerBound * destinationStride
-            MatrixKernel.multiply(rows: rowRange.count, columns: columnRange, a: source + rowRange.lowerBound * sourceStride,
-                                  lda: sourceStride, weights: dense, c: output, ldc: destinationStride, blas: blas)
-            // Bias and activations on this block while it is still in cache.
-            Epilogue.apply(rows: rowRange.count, columns: columnRange, base: output, stride: destinationStride,
-                           bias: dense.bias, activations: stage.activations)
+            MatrixKernel.multiplyWithEpilogue(rows: rowRange.count, columns: columnRange,
+                                              a: source + rowRange.lowerBound * sourceStride, lda: sourceStride, weights: dense,
+                                              c: output, ldc: destinationStride, blas: blas, activations: stage.activations)
             if split.byRows || split.taskCount == 1 {
                 for operation in stage.rowOperations {
                     operation.apply(rows: rowRange.count, width: stage.outputs, base: output, stride: destinationStride)

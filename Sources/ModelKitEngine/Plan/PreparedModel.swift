@@ -135,6 +135,13 @@ final class PreparedModel: @unchecked Sendable {
             }
             swappedCopy = UnsafePointer(buffer)
         }
+        var panels: UnsafePointer<Float>?
+        if !usePortableKernel && PackedKernel.isAvailable {
+            let buffer = allocateFloats(PackedKernel.packedCount(inputs: inFeatures, outputs: outFeatures))
+            owned.append(UnsafeMutableRawPointer(buffer))
+            PackedKernel.pack(values, layout: layout, inputs: inFeatures, outputs: outFeatures, into: buffer)
+            panels = UnsafePointer(buffer)
+        }
         if usePortableKernel {
             let count = PortableGEMM.packedCount(inputs: inFeatures, outputs: outFeatures)
             let buffer = allocateFloats(count)
@@ -143,7 +150,7 @@ final class PreparedModel: @unchecked Sendable {
             packed = UnsafePointer(buffer)
         }
         return DenseWeights(inputs: inFeatures, outputs: outFeatures, layout: layout, values: values, bias: bias, packed: packed,
-                            swappedCopy: swappedCopy)
+                            panels: panels, swappedCopy: swappedCopy)
     }
 
     /// The tensor's values as float32: its own bytes when they already are (aligned, little-endian float32),
