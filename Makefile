@@ -4,7 +4,8 @@ demo:
 	scripts/demo.sh
 test:
 	scripts/test.sh
-# make bench [QUICK=1] [CASES="example-50 wide-256"] [FILES=0] [ROUNDS=N] [KEEP_CORETYPE=1]: see Benchmarks/README.md.
+# make bench [QUICK=1] [GROUPS=infer,train,checkpoint,files] [CASES="example-50 wide-256"] [FILES=0] [ROUNDS=N]
+# [KEEP_CORETYPE=1]: see Benchmarks/README.md (GROUPS reaches run.sh through the environment).
 bench:
 	QUICK='$(QUICK)' CASES='$(CASES)' FILES='$(FILES)' ROUNDS='$(ROUNDS)' KEEP_CORETYPE='$(KEEP_CORETYPE)' Benchmarks/run.sh
 fixtures:

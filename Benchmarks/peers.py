@@ -12,6 +12,15 @@ Subcommands (Benchmarks/run.sh calls them; every timing is printed as one JSON o
   all graph optimizations) and NumPy (x @ W.T + b, maximum, softmax) on one case. Each engine's output is first
   checked against the expected output (|y - ref| <= 1e-4 * max(1, |ref|)); an engine that differs is reported and
   not timed.
+- `prepare DIR --train`: also the training rows' data (issue 6): per training case a batch (`<data>.x.npy`, class
+  ids or float targets in `<data>.y.npy`) and the float64 NumPy reference of the loss before the first and before
+  the second optimizer step from the shared weights (`<case>.losses.npy`), the check every engine passes first.
+- `train DIR --case NAME`: times one PyTorch training step (`zero_grad(); loss_fn(module(x), y).backward();
+  opt.step()`, 2 threads) per optimizer variant: torch's default, `foreach=False` and `fused=True` where the CPU
+  build has it.
+- `checkpoint DIR`: the checkpoint peers (issue 7): the wide network after a few Adam steps, `torch.save` /
+  `torch.load` of `{"model": state_dict, "optimizer": optimizer.state_dict()}`, and `gzip -6` / `gzip -d` of the
+  saved file, in a temporary directory deleted afterwards.
 - `files DIR`: writes a 1 GiB safetensors file (four 8192 x 8192 float32 layers, PyTorch names) with
   `safetensors.torch.save_file` and times it, `load_file`, a plain `cp` and a header-only `safe_open`; the file
   stays in DIR for modelkit-bench's conversion rows.
@@ -97,7 +106,7 @@ def check(engine: str, case: str, actual: np.ndarray, expected: np.ndarray) -> b
 # MARK: - prepare
 
 
-def prepare(directory: str) -> None:
+def prepare(directory: str, training: bool = False) -> None:
     os.makedirs(directory, exist_ok=True)
     rng = np.random.default_rng(20261123)
     manifest = {"tolerance": TOLERANCE, "networks": {}, "cases": [], "sgemm": {"name": "sgemm-2048", "size": SGEMM_SIZE}}
@@ -125,6 +134,10 @@ def prepare(directory: str) -> None:
     np.save(os.path.join(directory, "sgemm-2048.a.npy"), a)
     np.save(os.path.join(directory, "sgemm-2048.b.npy"), b)
     np.save(os.path.join(directory, "sgemm-2048.expected.npy"), a.astype(np.float64) @ b.astype(np.float64))
+    if training:
+        from peers_training import prepare_training
+
+        prepare_training(directory, manifest, rng)
     with open(os.path.join(directory, "manifest.json"), "w") as file:
         json.dump(manifest, file, indent=1)
 
@@ -322,6 +335,7 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("prepare", help="write the shared weights, inputs and expected outputs")
     command.add_argument("directory")
+    command.add_argument("--train", action="store_true", help="also the training and checkpoint rows' data")
     command = commands.add_parser("run", help="time the peers on some cases")
     command.add_argument("directory")
     command.add_argument("--case", action="append", default=[], choices=case_names(), help="default: all")
@@ -331,10 +345,23 @@ def main() -> int:
     command.add_argument("directory")
     command.add_argument("--repetitions", type=int, default=3)
     command.add_argument("--layers", type=int, default=FILE_LAYERS, help="8192 x 8192 float32 layers (256 MiB each)")
+    command = commands.add_parser("train", help="time PyTorch training steps (needs prepare --train)")
+    command.add_argument("directory")
+    command.add_argument("--case", action="append", default=[], help="default: all training cases")
+    command.add_argument("--budget", type=float, default=1.0, help="seconds of timed steps per variant and case")
+    command = commands.add_parser("checkpoint", help="torch.save/torch.load and gzip rows (needs prepare --train)")
+    command.add_argument("directory")
+    command.add_argument("--repetitions", type=int, default=3)
     args = parser.parse_args()
     if args.command == "prepare":
-        prepare(args.directory)
+        prepare(args.directory, training=args.train)
         return 0
+    if args.command in ("train", "checkpoint"):
+        import peers_training
+
+        if args.command == "train":
+            return peers_training.train(args.directory, args.case or peers_training.train_case_names(), args.budget)
+        return peers_training.checkpoint(args.directory, args.repetitions)
     if args.command == "run":
         return run(args.directory, args.case or case_names(), set(args.engine or ["torch", "onnxruntime", "numpy"]),
                    args.budget)

@@ -17,10 +17,26 @@ struct BenchData {
         let batch: Int
     }
 
+    /// A training-step case (`peers.py prepare --train`): a batch (`<data>.x.npy`, `<data>.y.npy`) and the float64
+    /// losses before the first two steps (`<name>.losses.npy`).
+    struct TrainCase {
+        let name: String
+        let network: Network
+        let batch: Int
+        let data: String
+        let optimizer: String
+        let learningRate: Double
+        let loss: String
+        /// Adam steps taken before the checkpoint is written (checkpoint case only).
+        let steps: Int
+    }
+
     let directory: String
     let tolerance: Double
     let cases: [Case]
     let sgemmName: String
+    let trainCases: [TrainCase]
+    let checkpointCase: TrainCase?
 
     init(directory: String) throws {
         self.directory = directory
@@ -45,6 +61,20 @@ struct BenchData {
         self.cases = parsed
         self.sgemmName = sgemmName
         self.tolerance = tolerance
+        func trainCase(_ entry: [String: Any]) throws -> TrainCase {
+            guard let name = entry["name"] as? String, let key = entry["network"] as? String, let network = networks[key],
+                  let title = network["title"] as? String, let widths = network["widths"] as? [Int],
+                  let softmax = network["softmax"] as? Bool, let data = entry["data"] as? String,
+                  let optimizer = entry["optimizer"] as? String, let rate = entry["lr"] as? Double,
+                  let loss = entry["loss"] as? String else {
+                throw BenchError("manifest.json: malformed training case \(entry)")
+            }
+            return TrainCase(name: name, network: Network(key: key, title: title, widths: widths, softmax: softmax),
+                             batch: entry["batch"] as? Int ?? 0, data: data, optimizer: optimizer, learningRate: rate,
+                             loss: loss, steps: entry["steps"] as? Int ?? 0)
+        }
+        trainCases = try (manifest["train"] as? [[String: Any]] ?? []).map(trainCase)
+        checkpointCase = try (manifest["checkpoint"] as? [String: Any]).map(trainCase)
     }
 
     func path(_ name: String) -> String { directory + "/" + name }

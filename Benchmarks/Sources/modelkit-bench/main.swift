@@ -2,7 +2,9 @@
 // start in the timing) on the data `peers.py prepare` wrote, checks every output against the shared reference
 // first, and prints one JSON object per line for Benchmarks/report.py.
 //
-// Usage: modelkit-bench DATA_DIR [--case NAME]... [--budget SECONDS]
+// Usage: modelkit-bench DATA_DIR [--case NAME]... [--budget SECONDS] [--repetitions N] [--best-limit SECONDS]
+//        (NAME: an inference case, sgemm-2048, a training case train-…, or the checkpoint case checkpoint-wide;
+//        none given: every case in the manifest)
 //        modelkit-bench --files DIR [--repetitions N] [--budget SECONDS]
 import Foundation
 import ModelKit
@@ -12,6 +14,7 @@ var fileDirectory: String?
 var selected: Set<String> = []
 var budget = 1.0
 var repetitions = 3
+var bestLimit = 60.0
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
@@ -19,8 +22,9 @@ while let argument = arguments.popFirst() {
     case "--budget": budget = arguments.popFirst().flatMap(Double.init) ?? budget
     case "--repetitions": repetitions = arguments.popFirst().flatMap(Int.init) ?? repetitions
     case "--files": fileDirectory = arguments.popFirst()
+    case "--best-limit": bestLimit = arguments.popFirst().flatMap(Double.init) ?? bestLimit
     case "--help", "-h":
-        print("usage: modelkit-bench DATA_DIR [--case NAME]... [--budget SECONDS]\n       modelkit-bench --files DIR [--repetitions N] [--budget SECONDS]")
+        print("usage: modelkit-bench DATA_DIR [--case NAME]... [--budget SECONDS] [--repetitions N] [--best-limit SECONDS]\n       modelkit-bench --files DIR [--repetitions N] [--budget SECONDS]")
         exit(0)
     default:
         guard directory == nil, !argument.hasPrefix("-") else { Output.fail("unknown argument \(argument)") }
@@ -42,6 +46,12 @@ do {
         }
         if selected.isEmpty || selected.contains(data.sgemmName) {
             allAgree = try runMatrixProduct(data: data, budget: budget) && allAgree
+        }
+        for trainCase in data.trainCases where selected.isEmpty || selected.contains(trainCase.name) {
+            allAgree = try runTrainCase(trainCase, data: data, budget: budget) && allAgree
+        }
+        if let checkpointCase = data.checkpointCase, selected.isEmpty || selected.contains(checkpointCase.name) {
+            allAgree = try runCheckpointCase(data: data, repetitions: repetitions, bestLimit: bestLimit) && allAgree
         }
     }
     exit(allAgree ? 0 : 1)
