@@ -41,9 +41,17 @@ public struct TrainingState: Sendable, Equatable {
             ("global_step", .integer(globalStep)),
             ("shuffle_state", .array(shuffleState.map { .string(String($0)) })),
             ("dropout_state", .array(dropoutState.map { .string(String($0)) })),
-            ("step_losses", .array(stepLosses.map { .double($0) })),
-            ("epoch_mean_losses", .array(epochMeanLosses.map { .double($0) })),
+            ("step_losses", .array(stepLosses.map(Self.lossJSON))),
+            ("epoch_mean_losses", .array(epochMeanLosses.map(Self.lossJSON))),
         ]))
+    }
+
+    /// A loss as JSON: a number, or the strings `"nan"`, `"inf"`, `"-inf"` (format rule J2), because a diverged run
+    /// must still checkpoint and resume.
+    static func lossJSON(_ value: Double) -> JSONValue {
+        if value.isNaN { return .string("nan") }
+        if value.isInfinite { return .string(value > 0 ? "inf" : "-inf") }
+        return .double(value)
     }
 
     /// Reads ``jsonValue``'s form.
@@ -72,8 +80,13 @@ public struct TrainingState: Sendable, Equatable {
             guard let array = json[key]?.arrayValue else { throw .stateMismatch(reason: "training state key '\(key)' must be an array") }
             var result: [Double] = []
             for item in array {
-                guard let value = item.doubleValue else { throw .stateMismatch(reason: "training state key '\(key)' must hold numbers") }
-                result.append(value)
+                switch (item.doubleValue, item.stringValue) {
+                case (let value?, _): result.append(value)
+                case (_, "nan"?): result.append(.nan)
+                case (_, "inf"?): result.append(.infinity)
+                case (_, "-inf"?): result.append(-.infinity)
+                default: throw .stateMismatch(reason: "training state key '\(key)' must hold numbers (or \"nan\", \"inf\", \"-inf\")")
+                }
             }
             return result
         }
