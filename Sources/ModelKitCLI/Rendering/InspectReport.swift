@@ -109,7 +109,11 @@ struct InspectReport {
         lines.append("model: \(model.info.name.isEmpty ? "(unnamed)" : model.info.name)  producer: \(model.info.producer)  source format: \(model.info.sourceFormat)")
         lines.append("checksums: \(checksumLine())")
         lines.append("input: \(Model.describe(model.info.inputShape)) \(model.info.inputDType.rawValue)  output: \(Model.describe(analysis.outputShape))")
-        for (key, value) in model.info.metadata.sorted(by: { $0.key < $1.key }) { lines.append("metadata: \(key) = \(value)") }
+        for (key, value) in model.info.metadata.sorted(by: { $0.key < $1.key }) {
+            // A checkpoint's state (loss history included) can be megabytes: the text report shows its start.
+            let shown = value.count > 160 ? String(value.prefix(120)) + "… (\(grouped(value.utf8.count)) bytes; inspect --json shows all)" : value
+            lines.append("metadata: \(key) = \(shown)")
+        }
         lines.append("")
         var table = [["#", "layer", "type", "input → output", "weight (layout)", "dtype", "params", "bytes"]]
         for (index, layer) in analysis.layers.enumerated() {
