@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(mkit mkit-json onnx safetensors safetensors-index npy npz pt pickle gguf arch csv json-input)
+targets=(mkit mkit-json onnx safetensors safetensors-index npy npz pt pickle gguf arch csv json-input keras-config keras)
 seconds=${FUZZ_SECONDS:-60}
 build_flags=(-c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing)
 fuzz_flags=(-rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1)

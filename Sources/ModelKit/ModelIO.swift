@@ -45,6 +45,18 @@ public enum ModelIO {
     public static func load(_ path: String, options: LoadOptions = LoadOptions()) throws -> LoadedModel {
         let format = try ModelFormat.detect(path: path)
         try checkApplicable(options, to: format, path: path)
+        var loaded = try read(path, format: format, options: options)
+        // Non-finite weights are a warning, not an error (Specs/security.md); the .mkit, JSON, safetensors and Keras
+        // readers note them themselves.
+        if [.onnx, .npz, .pytorch, .gguf].contains(format) {
+            for tensor in loaded.model.tensors where tensor.tensor.hasNonFiniteValues {
+                loaded.notes.append("tensor '\(tensor.name)' contains NaN or infinite values")
+            }
+        }
+        return loaded
+    }
+
+    private static func read(_ path: String, format: ModelFormat, options: LoadOptions) throws -> LoadedModel {
         switch format {
         case .mkit, .modelKitJSON:
             var loaded = try ModelFile.read(path: path, checksums: options.checksums)

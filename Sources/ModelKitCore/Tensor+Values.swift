@@ -11,34 +11,41 @@ extension Tensor {
     /// Writes the values as `Float` into `destination`, which must hold ``elementCount`` elements.
     public func copyFloats(into destination: UnsafeMutableBufferPointer<Float>) {
         precondition(destination.count >= elementCount, "destination too small")
+        copyFloats(elements: 0..<elementCount, into: destination)
+    }
+
+    /// Writes the values of `elements` as `Float` to the start of `destination`.
+    func copyFloats(elements: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) {
+        precondition(destination.count >= elements.count && elements.upperBound <= elementCount, "destination too small")
         let source = bytes
-        let count = elementCount
+        let first = elements.lowerBound
+        let count = elements.count
         switch dtype {
         case .float32:
             // memcpy-speed path; unaligned sources (a mapped file is 64-aligned, but views need not be) are fine.
-            UnsafeMutableRawBufferPointer(destination).copyMemory(from: source)
+            UnsafeMutableRawBufferPointer(destination).copyMemory(from: UnsafeRawBufferPointer(rebasing: source[(4 * first)..<(4 * (first + count))]))
         case .float16:
             for index in 0..<count {
-                destination[index] = Float(Float16(bitPattern: source.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self).littleEndian))
+                destination[index] = Float(Float16(bitPattern: source.loadUnaligned(fromByteOffset: 2 * (first + index), as: UInt16.self).littleEndian))
             }
         case .bfloat16:
             for index in 0..<count {
-                destination[index] = BFloat16Bits.toFloat(source.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self).littleEndian)
+                destination[index] = BFloat16Bits.toFloat(source.loadUnaligned(fromByteOffset: 2 * (first + index), as: UInt16.self).littleEndian)
             }
         case .float64:
             for index in 0..<count {
-                destination[index] = Float(Double(bitPattern: source.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self).littleEndian))
+                destination[index] = Float(Double(bitPattern: source.loadUnaligned(fromByteOffset: 8 * (first + index), as: UInt64.self).littleEndian))
             }
         case .int8:
-            for index in 0..<count { destination[index] = Float(Int8(bitPattern: source[index])) }
+            for index in 0..<count { destination[index] = Float(Int8(bitPattern: source[first + index])) }
         case .uint8, .bool:
-            for index in 0..<count { destination[index] = Float(source[index]) }
+            for index in 0..<count { destination[index] = Float(source[first + index]) }
         case .int16:
-            for index in 0..<count { destination[index] = Float(Int16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * index, as: Int16.self))) }
+            for index in 0..<count { destination[index] = Float(Int16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * (first + index), as: Int16.self))) }
         case .int32:
-            for index in 0..<count { destination[index] = Float(Int32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * index, as: Int32.self))) }
+            for index in 0..<count { destination[index] = Float(Int32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * (first + index), as: Int32.self))) }
         case .int64:
-            for index in 0..<count { destination[index] = Float(Int64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * index, as: Int64.self))) }
+            for index in 0..<count { destination[index] = Float(Int64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * (first + index), as: Int64.self))) }
         }
     }
 
@@ -54,16 +61,26 @@ extension Tensor {
                 }
             }
         }
-        let values = dtype == .float64 ? nil : floatValues()
+        // Through a float32 buffer of at most 64 Ki elements, so converting a large tensor needs no full-size copy.
+        // (float64 → float16/bfloat16 rounds twice, through float32, as PyTorch's `.to()` does.)
+        let chunk = Swift.min(elementCount, 65_536)
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: Swift.max(chunk, 1))
+        defer { buffer.deallocate() }
         return Tensor.make(dtype: target, shape: shape) { raw in
-            for index in 0..<elementCount {
-                let value = values?[index] ?? Float(element(at: index))
-                switch target {
-                case .float32: raw.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * index, as: UInt32.self)
-                case .float16: raw.storeBytes(of: Float16(value).bitPattern.littleEndian, toByteOffset: 2 * index, as: UInt16.self)
-                case .bfloat16: raw.storeBytes(of: BFloat16Bits.fromFloat(value).littleEndian, toByteOffset: 2 * index, as: UInt16.self)
-                default: break
+            var start = 0
+            while start < elementCount {
+                let count = Swift.min(chunk, elementCount - start)
+                copyFloats(elements: start..<(start + count), into: buffer)
+                for offset in 0..<count {
+                    let value = buffer[offset], index = start + offset
+                    switch target {
+                    case .float32: raw.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * index, as: UInt32.self)
+                    case .float16: raw.storeBytes(of: Float16(value).bitPattern.littleEndian, toByteOffset: 2 * index, as: UInt16.self)
+                    case .bfloat16: raw.storeBytes(of: BFloat16Bits.fromFloat(value).littleEndian, toByteOffset: 2 * index, as: UInt16.self)
+                    default: break
+                    }
                 }
+                start += count
             }
         }
     }

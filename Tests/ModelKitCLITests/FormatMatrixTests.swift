@@ -64,6 +64,26 @@ final class FormatMatrixTests: XCTestCase {
         }
     }
 
+    func test_nonFiniteWeightsGiveANoteInEveryFormat() throws {
+        let directory = try FixturePaths.scratchDirectory(for: self)
+        var model = try ModelIO.load(FixturePaths.fixture("models/example/example.mkit")).model
+        let name = try XCTUnwrap(model.layers.first { $0.kind == .dense }?.parameters["bias"])
+        model.updateTensors { entry in
+            guard entry.name == name else { return }
+            var values = entry.tensor.floatValues()
+            values[3] = .nan
+            values[4] = .infinity
+            entry.tensor = Tensor(float32: values, shape: entry.tensor.shape)
+        }
+        for ext in ["mkit", "json", "onnx", "safetensors", "npz", "pt", "gguf", "keras"] {
+            let path = directory + "/nan." + ext
+            try ModelIO.save(model, to: path)
+            let result = try BinaryRunner.run(["inspect", path] + (ext == "npz" ? ["--arch", architecture] : []))
+            XCTAssertEqual(result.exitCode, 0, "\(ext): \(result.standardError)")
+            XCTAssertTrue(result.standardOutput.contains("NaN or infinite"), "\(ext): \(result.standardOutput)")
+        }
+    }
+
     func test_weightOnlyFilesWithoutArchitectureSuggestOne() throws {
         for file in ["Fixtures/models/safetensors/example.safetensors", "Fixtures/models/torch/example_state_dict.pt"] {
             let result = try BinaryRunner.run(["run", file, "--input", input])

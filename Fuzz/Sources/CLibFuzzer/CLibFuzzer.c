@@ -1,0 +1,2 @@
+// Declarations only; the definition comes from libclang_rt.fuzzer (linked by `-sanitize=fuzzer`).
+#include "CLibFuzzer.h"
