@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "CModelKitTrainingKernels.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

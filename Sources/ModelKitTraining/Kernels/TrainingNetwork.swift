@@ -36,10 +36,18 @@ final class TrainingNetwork<T: TrainingScalar> {
 
     private(set) var capacity = 0
     /// `activations[0]` = the input, `activations[i + 1]` = step i's output; each `capacity × widths[i]`.
-    private var activations: [UnsafeMutablePointer<T>] = []
-    private var masks: [UnsafeMutablePointer<T>?] = []
-    private var deltaA: UnsafeMutablePointer<T>?
-    private var deltaB: UnsafeMutablePointer<T>?
+    private(set) var activations: [UnsafeMutablePointer<T>] = []
+    private(set) var masks: [UnsafeMutablePointer<T>?] = []
+    private(set) var deltaA: UnsafeMutablePointer<T>?
+    private(set) var deltaB: UnsafeMutablePointer<T>?
+    /// Per step: a ReLU the kernel path ran inside the preceding dense product, so that its input buffer was not
+    /// written (its backward rule reads its output instead: `y > 0` exactly where `x > 0`).
+    var fusedReLU: [Bool]
+    /// The products of one stage of a step, for the kernel path (``TrainingKernels``).
+    let job = ProductJob()
+    /// Per dense slot, for `in_out` weights on the kernel path: the weight transposed to `[out, in]` at each forward
+    /// pass, so that both layouts run the same products in the same order (bit-identical results).
+    private(set) var transposedWeights: [UnsafeMutablePointer<T>?] = []
     /// Rows of the last forward pass, and whether it drew dropout masks.
     private(set) var rows = 0
     private(set) var maskedForward = false
@@ -87,10 +95,15 @@ final class TrainingNetwork<T: TrainingScalar> {
         self.widths = widths
         self.dense = slots
         self.lowestBackwardStep = lowest ?? steps.count
+        self.fusedReLU = Array(repeating: false, count: steps.count)
+        self.transposedWeights = slots.map { slot in
+            slot.layout == .inOut && Self.usesKernels ? UnsafeMutablePointer<T>.allocate(capacity: max(slot.weightCount, 1)) : nil
+        }
     }
 
     deinit {
         for slot in dense { Self.release(slot) }
+        for buffer in transposedWeights { buffer?.deallocate() }
         releaseWorkspace()
     }
 
@@ -185,6 +198,17 @@ final class TrainingNetwork<T: TrainingScalar> {
 
     /// The input buffer of the next forward pass (`capacity × inputFeatures`).
     var inputBuffer: UnsafeMutablePointer<T> { activations[0] }
+
+    /// Makes `rows` the input of the passes until ``restoreInput(_:)`` (which must get the returned buffer back);
+    /// the passes only read it.
+    func borrowInput(_ rows: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
+        let own = activations[0]
+        activations[0] = rows
+        return own
+    }
+
+    /// Ends ``borrowInput(_:)``.
+    func restoreInput(_ own: UnsafeMutablePointer<T>) { activations[0] = own }
     /// The output of the last forward pass.
     var output: UnsafeMutablePointer<T> { activations[activations.count - 1] }
     /// Where the loss writes ∂L/∂output before ``backward()``.
@@ -201,6 +225,10 @@ final class TrainingNetwork<T: TrainingScalar> {
         precondition(rows <= capacity, "reserve(rows:) first")
         self.rows = rows
         maskedForward = dropoutMask != nil
+        if Self.usesKernels {
+            forwardWithKernels(rows: rows, dropoutMask: dropoutMask)
+            return
+        }
         for (index, step) in steps.enumerated() {
             let input = UnsafePointer(activations[index]), output = activations[index + 1]
             switch step {
@@ -222,6 +250,10 @@ final class TrainingNetwork<T: TrainingScalar> {
     /// Back-propagates ∂L/∂output (in ``outputGradient``) through the last forward pass, overwriting the gradients
     /// of every trainable parameter. Stops below the first trainable layer.
     func backward() {
+        if Self.usesKernels {
+            backwardWithKernels()
+            return
+        }
         guard var delta = deltaA, var spare = deltaB else { preconditionFailure("reserve(rows:) before use") }
         var index = steps.count - 1
         while index >= lowestBackwardStep {

@@ -28,6 +28,8 @@ final class Optimizer {
     private var firstMoment: [UnsafeMutablePointer<Float>?]
     private var secondMoment: [UnsafeMutablePointer<Float>?]
     private var momentum: [UnsafeMutablePointer<Float>?]
+    /// The step's updates, run together.
+    private let job = UpdateJob()
 
     init(configuration: OptimizerConfiguration, parameters: [ParameterBinding]) {
         self.configuration = configuration
@@ -57,6 +59,7 @@ final class Optimizer {
             case .adam, .adamw: adam(index, learningRate: learningRate, decoupled: configuration.kind == .adamw)
             }
         }
+        job.run()
     }
 
     private func sgd(_ index: Int, learningRate: Double) {
@@ -73,10 +76,9 @@ final class Optimizer {
             buffer = momentum[index] ?? Self.zeros(parameter.count)
             momentum[index] = buffer
         }
-        ParallelLoop.forEachChunk(count: parameter.count) { range in
-            UpdateKernels.sgd(range, p: p, g: g, buffer: buffer, first: first, decay: decay, momentum: mu, keep: keep,
-                              nesterov: nesterov, learningRate: lr)
-        }
+        job.append(ParameterUpdate(p: p, g: g, count: parameter.count,
+                                   rule: .sgd(buffer: buffer, first: first, decay: decay, momentum: mu, keep: keep,
+                                              nesterov: nesterov, learningRate: lr)))
     }
 
     private func adam(_ index: Int, learningRate: Double, decoupled: Bool) {
@@ -93,11 +95,11 @@ final class Optimizer {
         let weight1 = Float(1 - beta1), beta2f = Float(beta2), weight2 = Float(1 - beta2), eps = Float(configuration.epsilon)
         let coupledDecay: Float = decoupled ? 0 : Float(configuration.weightDecay)
         let shrink: Float? = decoupled && configuration.weightDecay != 0 ? Float(1 - learningRate * configuration.weightDecay) : nil
-        ParallelLoop.forEachChunk(count: parameter.count) { range in
-            // torch's lerp_ with weight < 0.5 is m + w·(g − m); eps is added after √v / √(1 − β2ᵗ).
-            UpdateKernels.adam(range, p: p, g: g, m: m, v: v, shrink: shrink, decay: coupledDecay, weight1: weight1,
-                               beta2: beta2f, weight2: weight2, correction2Root: correction2Root, eps: eps, stepSize: stepSize)
-        }
+        // torch's lerp_ with weight < 0.5 is m + w·(g − m); eps is added after √v / √(1 − β2ᵗ).
+        job.append(ParameterUpdate(p: p, g: g, count: parameter.count,
+                                   rule: .adam(m: m, v: v, shrink: shrink, decay: coupledDecay, weight1: weight1,
+                                               beta2: beta2f, weight2: weight2, correction2Root: correction2Root, eps: eps,
+                                               stepSize: stepSize)))
     }
 
     // MARK: State

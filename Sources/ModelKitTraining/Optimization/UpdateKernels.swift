@@ -1,4 +1,7 @@
-/// The element-wise optimizer updates, eight lanes at a time.
+import CModelKitKernels
+
+/// The element-wise optimizer updates: the C kernels' 16 lanes on AVX-512 CPUs (``TrainingKernels``), else eight
+/// lanes here.
 ///
 /// Why explicit SIMD: the four buffers of an Adam update are separate pointers the compiler cannot prove distinct, so
 /// a scalar loop stays scalar (measured 2.4 ns per element). Every lane performs torch's float32 operations in torch's
@@ -10,6 +13,12 @@ enum UpdateKernels {
     static func adam(_ range: Range<Int>, p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
                      m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, shrink: Float?, decay: Float,
                      weight1: Float, beta2: Float, weight2: Float, correction2Root: Float, eps: Float, stepSize: Float) {
+        if TrainingKernels.isAvailable {
+            let start = range.lowerBound
+            mk_train_adam(Int64(range.count), p + start, g + start, m + start, v + start, shrink == nil ? 0 : 1,
+                          shrink ?? 1, decay, weight1, beta2, weight2, correction2Root, eps, stepSize)
+            return
+        }
         var i = range.lowerBound
         let negativeStep = -stepSize
         while i + 8 <= range.upperBound {
@@ -46,6 +55,12 @@ enum UpdateKernels {
     static func sgd(_ range: Range<Int>, p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
                     buffer: UnsafeMutablePointer<Float>?, first: Bool, decay: Float, momentum: Float, keep: Float,
                     nesterov: Bool, learningRate: Float) {
+        if TrainingKernels.isAvailable {
+            let start = range.lowerBound
+            mk_train_sgd(Int64(range.count), p + start, g + start, buffer.map { $0 + start }, first ? 1 : 0, decay,
+                         momentum, keep, nesterov ? 1 : 0, learningRate)
+            return
+        }
         let negativeRate = -learningRate
         var i = range.lowerBound
         while i + 8 <= range.upperBound {

@@ -73,9 +73,23 @@ extension Trainer {
     /// - Throws: ``TrainingError/invalidData(reason:)`` when the batch does not fit the model or loss.
     public func trainStep(batchX: [Float], batchY: TrainingTargets) throws(TrainingError) -> StepResult {
         let rows = batchY.rows
-        try forwardInPlace(batchX, rows: rows)
-        let loss = try computeLoss(targets: batchY)
-        backward()
+        try checkRows(batchX.count, rows: rows)
+        reserve(rows: rows)
+        // Forward and backward both run inside this call, so they read the caller's rows in place (no copy).
+        let loss = try batchX.withUnsafeBufferPointer { source throws(TrainingError) -> LossResult in
+            guard let base = source.baseAddress else {
+                try forwardInPlace(batchX, rows: rows)
+                let loss = try computeLoss(targets: batchY)
+                backward()
+                return loss
+            }
+            let own = network.borrowInput(UnsafeMutablePointer(mutating: base))
+            defer { network.restoreInput(own) }
+            runForward(rows: rows, training: true)
+            let loss = try computeLoss(targets: batchY)
+            backward()
+            return loss
+        }
         let (rate, norm) = step()
         state.stepLosses.append(loss.loss)
         return StepResult(loss: loss.loss, dataLoss: loss.dataLoss, correct: loss.correct, rows: rows, learningRate: rate,
