@@ -44,7 +44,7 @@ TORCH_VARIANTS = [("torch-default", "PyTorch default"), ("torch-foreach-false", 
 CHECKPOINT = "checkpoint-wide"
 CHECKPOINT_ROWS = [
     ("modelkit write, `none` (raw tensors)", "modelkit", "write-none", (None, None)),
-    ("modelkit write, `fast` (shuffle-zlib level 1)", "modelkit", "write-fast", (80, 0.87)),
+    ("modelkit write, `fast` (shuffle + Huffman-only zlib)", "modelkit", "write-fast", (80, 0.87)),
     ("modelkit write, `best` (shuffle-zlib level 9)", "modelkit", "write-best", (None, 0.87)),
     ("modelkit read, `none`", "modelkit", "read-none", (250, None)),
     ("modelkit read, `fast`", "modelkit", "read-fast", (250, None)),
