@@ -124,27 +124,9 @@ public enum SafetensorsFormat {
     /// - Throws: ``SafetensorsError/cannotWrite(path:reason:)`` when the model is not a chain of dense layers and
     ///   activations, or the file system's error.
     public static func write(_ model: Model, to path: String) throws {
-        let architecture: Architecture
-        do { architecture = try Architecture(model: model) } catch { throw SafetensorsError.cannotWrite(path: path, reason: error.description) }
-        let denseLayers = model.layers.filter { $0.kind == .dense }
-        var tensors: [ModelTensor] = []
-        for ((index, layer), dense) in zip(zip(architecture.sequentialIndices, denseLayers), architecture.layers) {
-            guard let weight = model.parameter("weight", of: layer) else {
-                throw SafetensorsError.cannotWrite(path: path, reason: "layer '\(layer.name)' has no weight")
-            }
-            var outIn = weight.tensor
-            if weight.layout == .inOut {
-                do { outIn = try weight.tensor.transposed2D() } catch {
-                    throw SafetensorsError.cannotWrite(path: path, reason: "layer '\(layer.name)': weight '\(weight.name)': \(error)")
-                }
-            }
-            tensors.append(ModelTensor(name: "\(index).weight", tensor: outIn, layout: .outIn))
-            if let bias = model.parameter("bias", of: layer) {
-                guard bias.tensor.shape == [dense.outputFeatures] else {
-                    throw SafetensorsError.cannotWrite(path: path, reason: "layer '\(layer.name)': bias '\(bias.name)' has shape \(bias.tensor.shape), not [\(dense.outputFeatures)]")
-                }
-                tensors.append(ModelTensor(name: "\(index).bias", tensor: bias.tensor))
-            }
+        let (tensors, architecture): ([ModelTensor], Architecture)
+        do { (tensors, architecture) = try StateDictExport.tensors(of: model) } catch {
+            throw SafetensorsError.cannotWrite(path: path, reason: error.description)
         }
         var metadata = model.info.metadata
         metadata["format"] = "pt"
