@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "ModelKit", dependencies: ["ModelKitCore", "ModelKitFormat", "ModelKitEngine", "ModelKitTraining", "ModelKitInterop"]),
         // The subcommands and their output; the only code that prints.
         .target(name: "ModelKitCLI", dependencies: [
-            "ModelKit",
+            "ModelKit", "ModelKitCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "modelkit", dependencies: ["ModelKitCLI"]),

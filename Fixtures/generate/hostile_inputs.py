@@ -86,6 +86,25 @@ def non_finite_safetensors():
     return safetensors_save({"0.weight": weight, "0.bias": np.zeros(2, dtype="<f4")})
 
 
+# Text that would clear the screen, set the terminal title, start a new line and reverse the rest of the line
+# ("Trojan Source") if a reader printed it as it is.
+TERMINAL_ATTACK = "\x1b[2J\x1b]0;pwned\x07\nfake line\u202eevil"
+
+
+def terminal_escape_member_npz():
+    """np.savez output whose second member name carries terminal control sequences: refused by name, escaped."""
+    return zip_archive([("weights.npy", npy(np.arange(6, dtype="<f4"))),
+                        (TERMINAL_ATTACK + ".npy", npy(np.zeros(2, dtype="<f4")))])
+
+
+def terminal_escape_names_safetensors():
+    """A valid file whose tensor names and metadata carry terminal control sequences: it loads, and every name is
+    shown escaped."""
+    return safetensors_save({"fc" + TERMINAL_ATTACK + ".weight": np.ones((2, 3), dtype="<f4"),
+                             "bias\r\x00": np.zeros(2, dtype="<f4")},
+                            metadata={"note" + TERMINAL_ATTACK: TERMINAL_ATTACK})
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     files = {
@@ -93,6 +112,8 @@ def main():
         "invalid-utf8-member-name.npz": invalid_utf8_member_npz(),
         "member-count-2-to-40.npz": member_count_2_to_40_npz(),
         "non-finite-weights.safetensors": non_finite_safetensors(),
+        "terminal-escape-member-name.npz": terminal_escape_member_npz(),
+        "terminal-escape-names.safetensors": terminal_escape_names_safetensors(),
         "git-lfs-pointer.bin": b"version https://git-lfs.github.com/spec/v1\n"
                                b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
                                b"size 1612345678\n",

@@ -14,7 +14,7 @@ enum KerasBridge {
         let fileSize = (try? MappedFile.open(path).bytes.count) ?? 0
         var notes: [String] = []
         for tensor in model.tensors where tensor.tensor.hasNonFiniteValues {
-            notes.append("tensor '\(tensor.name)' contains NaN or infinite values")
+            notes.append("tensor \(MessageText.quoted(tensor.name)) contains NaN or infinite values")
         }
         return LoadedModel(model: model, formatName: format == .keras ? "Keras (.keras)" : "Keras (HDF5 .h5)",
                            formatVersion: model.info.metadata["keras_version"] ?? "", fileSize: fileSize,

@@ -18,7 +18,7 @@ extension Model {
             do { entry.tensor = try entry.tensor.converted(to: dtype) } catch { failure = (entry.name, error) }
         }
         if let (name, error) = failure {
-            throw ModelFileError(.invalidRequest, "tensor '\(name)' cannot be converted to \(dtype.rawValue): \(error)", path: info.name)
+            throw ModelFileError(.invalidRequest, "tensor \(MessageText.quoted(name)) cannot be converted to \(dtype.rawValue): \(error)", path: info.name)
         }
         return copy
     }

@@ -50,7 +50,7 @@ public enum ModelIO {
         // readers note them themselves.
         if [.onnx, .npz, .pytorch, .gguf].contains(format) {
             for tensor in loaded.model.tensors where tensor.tensor.hasNonFiniteValues {
-                loaded.notes.append("tensor '\(tensor.name)' contains NaN or infinite values")
+                loaded.notes.append("tensor \(MessageText.quoted(tensor.name)) contains NaN or infinite values")
             }
         }
         return loaded

@@ -19,6 +19,31 @@ public struct ModelKitCommand: ParsableCommand {
 
     public init() {}
 
+    /// Parses the command line and runs the command, like ArgumentParser's own `main()`, except that an error from
+    /// one of our commands is printed through ``OneLineError``: whatever a hostile file managed to put into a
+    /// message, the user sees one line with no terminal control characters. ArgumentParser's own commands (`help`,
+    /// `--help`) and exit requests keep their handling.
+    public static func main() {
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        let ours = ([Self.self] + configuration.subcommands).contains { $0 == type(of: command) }
+        do {
+            try command.run()
+        } catch let error as ExitCode {
+            exit(withError: error)
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch let error as ValidationError {
+            exit(withError: error)
+        } catch {
+            exit(withError: ours ? OneLineError(error) : error)
+        }
+    }
+
     static func versionText() -> String {
         let blas = InferenceSession.blas
         return "modelkit \(version) (format \(FormatVersion.current); matrix library: \(blas))"

@@ -118,14 +118,14 @@ public enum HeaderCodec {
         }
         var inputDType = DType.float32
         if let name = input["dtype"]?.stringValue {
-            guard let dtype = DType(rawValue: name) else { throw invalid("model.input.dtype '\(name)' is not a known dtype") }
+            guard let dtype = DType(rawValue: name) else { throw invalid("model.input.dtype \(MessageText.quoted(name)) is not a known dtype") }
             inputDType = dtype
         }
         var metadata: [String: String] = [:]
         if let meta = object["metadata"] {
             guard case .object(let pairs) = meta else { throw invalid("model.metadata must be an object") }
             for (key, item) in pairs {
-                guard let text = item.stringValue else { throw invalid("model.metadata['\(key)'] must be a string (H9)") }
+                guard let text = item.stringValue else { throw invalid("model.metadata[\(MessageText.quoted(key))] must be a string (H9)") }
                 metadata[key] = text
             }
         }
@@ -137,20 +137,20 @@ public enum HeaderCodec {
     static func decodeLayer(_ value: JSONValue, index: Int) throws(ModelFileError) -> Layer {
         guard case .object(let object) = value else { throw invalid("layers[\(index)] must be an object") }
         guard let name = object["name"]?.stringValue, !name.isEmpty else { throw invalid("layers[\(index)] needs a non-empty 'name' (H1)") }
-        guard let kindName = object["kind"]?.stringValue else { throw invalid("layer '\(name)' needs a 'kind' (H1)") }
+        guard let kindName = object["kind"]?.stringValue else { throw invalid("layer \(MessageText.quoted(name)) needs a 'kind' (H1)") }
         guard let kind = LayerKind(rawValue: kindName) else {
-            throw ModelFileError(.unsupported, "layer '\(name)' has kind '\(kindName)', which this version does not know; known kinds: \(LayerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ModelFileError(.unsupported, "layer \(MessageText.quoted(name)) has kind \(MessageText.quoted(kindName)), which this version does not know; known kinds: \(LayerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         var attributes = JSONObject()
         if let attributeValue = object["attributes"] {
-            guard case .object(let attributeObject) = attributeValue else { throw invalid("layer '\(name)': 'attributes' must be an object") }
+            guard case .object(let attributeObject) = attributeValue else { throw invalid("layer \(MessageText.quoted(name)): 'attributes' must be an object") }
             attributes = attributeObject
         }
         var parameters: [String: String] = [:]
         if let parameterValue = object["parameters"] {
-            guard case .object(let pairs) = parameterValue else { throw invalid("layer '\(name)': 'parameters' must be an object") }
+            guard case .object(let pairs) = parameterValue else { throw invalid("layer \(MessageText.quoted(name)): 'parameters' must be an object") }
             for (role, tensorName) in pairs {
-                guard let text = tensorName.stringValue else { throw invalid("layer '\(name)': parameter '\(role)' must name a tensor") }
+                guard let text = tensorName.stringValue else { throw invalid("layer \(MessageText.quoted(name)): parameter \(MessageText.quoted(role)) must name a tensor") }
                 parameters[role] = text
             }
         }
@@ -160,7 +160,7 @@ public enum HeaderCodec {
     static func decodeTensor(_ value: JSONValue, index: Int, form: Form) throws(ModelFileError) -> (TensorDescriptor, JSONValue?) {
         guard case .object(let object) = value else { throw invalid("tensors[\(index)] must be an object") }
         guard let name = object["name"]?.stringValue, !name.isEmpty else { throw invalid("tensors[\(index)] needs a non-empty 'name' (H1)") }
-        let where_ = "tensor '\(name)'"
+        let where_ = "tensor \(MessageText.quoted(name))"
         guard let dtypeName = try member(object, "dtype", in: where_).stringValue, let dtype = DType(rawValue: dtypeName) else {
             throw invalid("\(where_): 'dtype' must be one of \(DType.allCases.map(\.rawValue).joined(separator: ", ")) (H3)")
         }
@@ -217,7 +217,7 @@ public enum HeaderCodec {
     }
 
     static func member(_ object: JSONObject, _ key: String, in place: String) throws(ModelFileError) -> JSONValue {
-        guard let value = object[key] else { throw invalid("\(place) is missing '\(key)' (H1)") }
+        guard let value = object[key] else { throw invalid("\(place) is missing \(MessageText.quoted(key)) (H1)") }
         return value
     }
 

@@ -101,11 +101,11 @@ public enum MKitReader {
         var ranges: [(start: Int, end: Int, name: String)] = []
         for tensor in header.tensors {
             guard tensor.offset % alignment == 0 else {
-                throw ModelFileError(.corrupt, "tensor '\(tensor.name)' offset \(tensor.offset) is not a multiple of \(alignment) (B8)")
+                throw ModelFileError(.corrupt, "tensor \(MessageText.quoted(tensor.name)) offset \(tensor.offset) is not a multiple of \(alignment) (B8)")
             }
             let (end, endOverflow) = tensor.offset.addingReportingOverflow(tensor.length)
             guard !endOverflow, end <= header.dataSize else {
-                throw ModelFileError(.corrupt, "tensor '\(tensor.name)' bytes \(tensor.offset)..<\(tensor.offset &+ tensor.length) lie outside the \(header.dataSize)-byte data section (B8)")
+                throw ModelFileError(.corrupt, "tensor \(MessageText.quoted(tensor.name)) bytes \(tensor.offset)..<\(tensor.offset &+ tensor.length) lie outside the \(header.dataSize)-byte data section (B8)")
             }
             ranges.append((tensor.offset, end, tensor.name))
         }
@@ -114,10 +114,10 @@ public enum MKitReader {
         var previousName = ""
         for range in ranges {
             if range.start < previousEnd {
-                throw ModelFileError(.corrupt, "tensors '\(previousName)' and '\(range.name)' overlap in the data section (B8)")
+                throw ModelFileError(.corrupt, "tensors \(MessageText.quoted(previousName)) and \(MessageText.quoted(range.name)) overlap in the data section (B8)")
             }
             if !isZero(bytes, from: dataStart + previousEnd, to: dataStart + range.start) {
-                throw ModelFileError(.corrupt, "non-zero bytes in the padding before tensor '\(range.name)' (B8)")
+                throw ModelFileError(.corrupt, "non-zero bytes in the padding before tensor \(MessageText.quoted(range.name)) (B8)")
             }
             previousEnd = max(previousEnd, range.end)
             previousName = range.name
@@ -141,7 +141,7 @@ public enum MKitReader {
         var notes: [String] = []
         for descriptor in header.tensors {
             guard model.tensor(named: descriptor.name) == nil else {
-                throw ModelFileError(.corrupt, "invalid header: tensor name '\(descriptor.name)' is used twice (H2)")
+                throw ModelFileError(.corrupt, "invalid header: tensor name \(MessageText.quoted(descriptor.name)) is used twice (H2)")
             }
             let start = dataStart + descriptor.offset
             let payload = UnsafeRawBufferPointer(rebasing: storage.bytes[start..<(start + descriptor.length)])
@@ -149,11 +149,11 @@ public enum MKitReader {
             if checksums != .skip {
                 status = CRC32.checksum(payload) == descriptor.crc32 ? .ok : .mismatch
                 if status == .mismatch && checksums == .enforce {
-                    throw ModelFileError(.checksumMismatch, "tensor '\(descriptor.name)' checksum mismatch (stored \(CRC32.hex(descriptor.crc32)), computed \(CRC32.hex(CRC32.checksum(payload)))): its bytes are damaged (C2)")
+                    throw ModelFileError(.checksumMismatch, "tensor \(MessageText.quoted(descriptor.name)) checksum mismatch (stored \(CRC32.hex(descriptor.crc32)), computed \(CRC32.hex(CRC32.checksum(payload)))): its bytes are damaged (C2)")
                 }
             }
             let tensor = try TensorEncoding.decode(descriptor, payload: payload, storage: storage, storageOffset: start)
-            if tensor.hasNonFiniteValues { notes.append("tensor '\(descriptor.name)' contains NaN or infinite values") }
+            if tensor.hasNonFiniteValues { notes.append("tensor \(MessageText.quoted(descriptor.name)) contains NaN or infinite values") }
             statuses[descriptor.name] = status
             encodings[descriptor.name] = descriptor.encoding
             stored[descriptor.name] = descriptor.length
@@ -171,10 +171,10 @@ public enum MKitReader {
         var names = Set<String>()
         for layer in model.layers {
             guard names.insert(layer.name).inserted else {
-                throw ModelFileError(.corrupt, "invalid header: layer name '\(layer.name)' is used twice (H2)")
+                throw ModelFileError(.corrupt, "invalid header: layer name \(MessageText.quoted(layer.name)) is used twice (H2)")
             }
             for (role, tensorName) in layer.parameters.sorted(by: { $0.key < $1.key }) where model.tensor(named: tensorName) == nil {
-                throw ModelFileError(.corrupt, "invalid header: layer '\(layer.name)' \(role) names tensor '\(tensorName)', which is not in the file (H2)")
+                throw ModelFileError(.corrupt, "invalid header: layer \(MessageText.quoted(layer.name)) \(role) names tensor \(MessageText.quoted(tensorName)), which is not in the file (H2)")
             }
         }
     }

@@ -36,13 +36,13 @@ public enum ModelJSONForm {
         var notes: [String] = []
         for (descriptor, value) in zip(header.tensors, values) {
             guard model.tensor(named: descriptor.name) == nil else {
-                throw ModelFileError(.corrupt, "invalid header: tensor name '\(descriptor.name)' is used twice (H2)")
+                throw ModelFileError(.corrupt, "invalid header: tensor name \(MessageText.quoted(descriptor.name)) is used twice (H2)")
             }
             guard descriptor.encoding == "raw" else {
-                throw ModelFileError(.unsupported, "tensor '\(descriptor.name)': the JSON form holds values, so its encoding must be 'raw', not '\(descriptor.encoding)'")
+                throw ModelFileError(.unsupported, "tensor \(MessageText.quoted(descriptor.name)): the JSON form holds values, so its encoding must be 'raw', not \(MessageText.quoted(descriptor.encoding))")
             }
             let tensor = try TensorValueText.decode(value, name: descriptor.name, dtype: descriptor.dtype, shape: descriptor.shape)
-            if tensor.hasNonFiniteValues { notes.append("tensor '\(descriptor.name)' contains NaN or infinite values") }
+            if tensor.hasNonFiniteValues { notes.append("tensor \(MessageText.quoted(descriptor.name)) contains NaN or infinite values") }
             model.addTensor(ModelTensor(name: descriptor.name, tensor: tensor, layout: descriptor.layout,
                                         layoutSource: descriptor.layoutSource, extra: descriptor.extra))
         }

@@ -102,13 +102,13 @@ public enum TensorValueText {
     ) throws(ValueError) -> Bits {
         switch item {
         case .number(let text):
-            guard let bits = parse(text) else { throw ValueError(message: "'\(text)' is not a number of this dtype") }
+            guard let bits = parse(text) else { throw ValueError(message: "\(MessageText.quoted(text)) is not a number of this dtype") }
             return bits
         case .string("nan"): return nanBits
         case .string("inf"): return parse("inf") ?? nanBits
         case .string("-inf"): return parse("-inf") ?? nanBits
         case .string(let text) where text.hasPrefix("nan:0x"):
-            guard let bits = Bits(text.dropFirst(6), radix: 16) else { throw ValueError(message: "'\(text)' is not a NaN bit pattern") }
+            guard let bits = Bits(text.dropFirst(6), radix: 16) else { throw ValueError(message: "\(MessageText.quoted(text)) is not a NaN bit pattern") }
             return bits
         default:
             throw ValueError(message: "expected a number or \"nan\"/\"inf\"/\"-inf\", found \(item.typeName)")
@@ -117,11 +117,11 @@ public enum TensorValueText {
 
     private static func integer<T: FixedWidthInteger>(_ item: JSONValue, as type: T.Type) throws(ValueError) -> T {
         guard case .number(let text) = item else { throw ValueError(message: "expected an integer, found \(item.typeName)") }
-        guard let value = T(text) else { throw ValueError(message: "'\(text)' is not an integer in the range of \(T.self)") }
+        guard let value = T(text) else { throw ValueError(message: "\(MessageText.quoted(text)) is not an integer in the range of \(T.self)") }
         return value
     }
 
     private static func bad(_ name: String, _ message: String) -> ModelFileError {
-        ModelFileError(.corrupt, "tensor '\(name)' \(message)")
+        ModelFileError(.corrupt, "tensor \(MessageText.quoted(name)) \(message)")
     }
 }

@@ -79,6 +79,21 @@ final class HostileInputTests: XCTestCase {
         assertFailure({ _ = try NumPyFile.readArchive(path: path) }, mentions: ["UTF-8"])
     }
 
+    /// A member name with a screen clear, a title change, a newline and a right-to-left override is refused, and
+    /// the message shows the name escaped (Specs/security.md, "terminal escapes").
+    func test_zipMemberNameWithTerminalEscapesIsRefusedEscaped() throws {
+        let path = try Self.hostile("terminal-escape-member-name.npz")
+        let text = failure { _ = try NumPyFile.readArchive(path: path) }
+        XCTAssertTrue(text.contains("'\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\nfake line\\u{202e}evil.npy'"), text)
+        XCTAssertFalse(text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x202E }, text)
+    }
+
+    /// The same names inside a valid safetensors file are data, not an attack on us: they load unchanged.
+    func test_tensorNamesWithTerminalEscapesLoadUnchanged() throws {
+        let contents = try SafetensorsFormat.readTensors(path: try Self.hostile("terminal-escape-names.safetensors"))
+        XCTAssertEqual(Set(contents.tensors.map(\.name)), ["fc\u{1b}[2J\u{1b}]0;pwned\u{7}\nfake line\u{202e}evil.weight", "bias\r\u{0}"])
+    }
+
     /// A zip64 directory claiming 2^40 members in a 348-byte file fails on the count, before any allocation.
     func test_zipClaiming2to40MembersFailsBeforeAllocating() throws {
         let path = try Self.hostile("member-count-2-to-40.npz")

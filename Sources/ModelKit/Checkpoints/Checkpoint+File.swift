@@ -1,3 +1,5 @@
+import ModelKitCore
+
 /// Reading and writing a checkpoint as one `.mkit` file (Specs/checkpoint.md section 2, rules K1–K7).
 extension Checkpoint {
     /// The metadata key holding the checkpoint's JSON text (K2).
@@ -63,13 +65,13 @@ extension Checkpoint {
         var combined = Self.removingCheckpointParts(from: model)
         for layer in combined.layers {
             for name in layer.parameters.values where name.hasPrefix(Self.optimizerPrefix) {
-                throw CheckpointError(.invalidRequest, "layer '\(layer.name)' uses tensor '\(name)', but the prefix '\(Self.optimizerPrefix)' is reserved for optimizer state in checkpoints; rename the tensor")
+                throw CheckpointError(.invalidRequest, "layer \(MessageText.quoted(layer.name)) uses tensor \(MessageText.quoted(name)), but the prefix \(MessageText.quoted(Self.optimizerPrefix)) is reserved for optimizer state in checkpoints; rename the tensor")
             }
         }
         for named in optimizerState.tensors {
             let stored = Self.optimizerPrefix + named.name
             guard combined.tensor(named: stored) == nil else {
-                throw CheckpointError(.invalidRequest, "optimizer buffer '\(named.name)' is listed twice")
+                throw CheckpointError(.invalidRequest, "optimizer buffer \(MessageText.quoted(named.name)) is listed twice")
             }
             combined.addTensor(ModelTensor(name: stored, tensor: named.tensor))
         }
@@ -98,13 +100,13 @@ extension Checkpoint {
     /// Splits a model read from a checkpoint file into the checkpoint's parts, checking them (K3–K6).
     init(fileModel: Model) throws(CheckpointError) {
         guard let text = fileModel.info.metadata[Self.metadataKey] else {
-            throw CheckpointError(.notACheckpoint, "this is a plain model without checkpoint state (no '\(Self.metadataKey)' metadata); pass it as the model to fine-tune, not to --resume")
+            throw CheckpointError(.notACheckpoint, "this is a plain model without checkpoint state (no \(MessageText.quoted(Self.metadataKey)) metadata); pass it as the model to fine-tune, not to --resume")
         }
         let json: JSONValue
         do {
             json = try Array(text.utf8).withUnsafeBufferPointer { buffer throws(JSONError) in try JSONParser.parse(buffer) }
         } catch {
-            throw CheckpointError(.invalid, "the '\(Self.metadataKey)' metadata is not valid JSON: \(error)")
+            throw CheckpointError(.invalid, "the \(MessageText.quoted(Self.metadataKey)) metadata is not valid JSON: \(error)")
         }
         guard let version = json["checkpoint_version"]?.intValue else {
             throw CheckpointError(.invalid, "the checkpoint metadata lacks an integer 'checkpoint_version'")
@@ -113,8 +115,8 @@ extension Checkpoint {
             throw CheckpointError(.unsupported, "checkpoint version \(version) is not supported by this reader (version \(Self.version)); upgrade modelkit")
         }
         func part<T>(_ key: String, _ body: (JSONValue) throws(TrainingError) -> T) throws(CheckpointError) -> T {
-            guard let value = json[key] else { throw CheckpointError(.invalid, "the checkpoint metadata lacks '\(key)'") }
-            do { return try body(value) } catch { throw CheckpointError(.invalid, "checkpoint '\(key)': \(error)") }
+            guard let value = json[key] else { throw CheckpointError(.invalid, "the checkpoint metadata lacks \(MessageText.quoted(key))") }
+            do { return try body(value) } catch { throw CheckpointError(.invalid, "checkpoint \(MessageText.quoted(key)): \(error)") }
         }
         let trainingState = try part("training_state") { value throws(TrainingError) in try TrainingState(json: value) }
         let configuration = try part("configuration") { value throws(TrainingError) in try TrainingConfiguration(json: value) }
@@ -136,10 +138,10 @@ extension Checkpoint {
         var steps: [String: Int] = [:]
         for (name, value) in stepPairs {
             guard let count = value.intValue, count >= 0 else {
-                throw CheckpointError(.invalid, "checkpoint optimizer step count of '\(name)' must be a non-negative integer")
+                throw CheckpointError(.invalid, "checkpoint optimizer step count of \(MessageText.quoted(name)) must be a non-negative integer")
             }
             guard model.tensor(named: name) != nil else {
-                throw CheckpointError(.invalid, "checkpoint optimizer steps name '\(name)', which is not a tensor of the model")
+                throw CheckpointError(.invalid, "checkpoint optimizer steps name \(MessageText.quoted(name)), which is not a tensor of the model")
             }
             steps[name] = count
         }
@@ -150,17 +152,17 @@ extension Checkpoint {
                 throw CheckpointError(.invalid, "checkpoint 'optimizer.tensors' must list distinct names")
             }
             guard let stored = model.tensor(named: optimizerPrefix + name) else {
-                throw CheckpointError(.invalid, "optimizer buffer '\(name)' is listed but tensor '\(optimizerPrefix + name)' is not in the file")
+                throw CheckpointError(.invalid, "optimizer buffer \(MessageText.quoted(name)) is listed but tensor '\(optimizerPrefix + name)' is not in the file")
             }
             guard stored.tensor.dtype == .float32 else {
-                throw CheckpointError(.invalid, "optimizer tensor '\(stored.name)' is \(stored.tensor.dtype.rawValue); optimizer buffers are float32")
+                throw CheckpointError(.invalid, "optimizer tensor \(MessageText.quoted(stored.name)) is \(stored.tensor.dtype.rawValue); optimizer buffers are float32")
             }
             tensors.append(NamedTensor(name: name, tensor: stored.tensor))
         }
         let used = Set(model.layers.flatMap { $0.parameters.values })
         for tensor in model.tensors where tensor.name.hasPrefix(optimizerPrefix) && !used.contains(tensor.name) {
             guard listed.contains(String(tensor.name.dropFirst(optimizerPrefix.count))) else {
-                throw CheckpointError(.invalid, "tensor '\(tensor.name)' uses the reserved prefix '\(optimizerPrefix)' but is not listed in 'optimizer.tensors'")
+                throw CheckpointError(.invalid, "tensor \(MessageText.quoted(tensor.name)) uses the reserved prefix \(MessageText.quoted(optimizerPrefix)) but is not listed in 'optimizer.tensors'")
             }
         }
         return OptimizerState(kind: kind, steps: steps, tensors: tensors)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ModelKitCore
 
 /// A cheap change detector for the files a training run started from (the source model and the data): the CRC-32
 /// of the file's bytes and its length.
@@ -57,7 +58,7 @@ public struct FileFingerprint: Sendable, Equatable, CustomStringConvertible {
         if json.isNull { return nil }
         guard let algorithm = json["algorithm"]?.stringValue, let value = json["value"]?.stringValue,
               let bytes = json["bytes"]?.intValue, bytes >= 0 else {
-            throw CheckpointError(.invalid, "checkpoint key '\(key)' must be null or {\"algorithm\", \"value\", \"bytes\"}")
+            throw CheckpointError(.invalid, "checkpoint key \(MessageText.quoted(key)) must be null or {\"algorithm\", \"value\", \"bytes\"}")
         }
         self.init(algorithm: algorithm, value: value, byteCount: bytes)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import ModelKit
+import ModelKitCore
 
 /// What `inspect` shows for a file it cannot (or was not told how to) turn into layers: any ONNX graph, a GGUF
 /// LLM, a weight-only file without `--arch`, a PyTorch checkpoint dict. Read from headers where the format allows,
@@ -90,7 +91,8 @@ struct ContentsReport {
         lines.append("")
         lines.append("total: \(tensors.count) tensors, \(grouped(values)) values, \(grouped(total)) bytes")
         for note in notes { lines.append("note: \(note)") }
-        return lines.joined(separator: "\n") + "\n"
+        // Names and metadata come from the file: a hostile one must not drive the terminal.
+        return lines.map(MessageText.oneLine).joined(separator: "\n") + "\n"
     }
 
     func jsonText() -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import ModelKit
+import ModelKitCore
 
 /// What `inspect` shows, built once and rendered as text or as JSON (the JSON schema is in Specs/cli.md).
 struct InspectReport {
@@ -149,7 +150,8 @@ struct InspectReport {
             for issue in analysis.issues { lines.append("  \(issue.severity.rawValue): \(issue)") }
         }
         for note in loaded.notes { lines.append("note: \(note)") }
-        return lines.joined(separator: "\n") + "\n"
+        // Names and metadata come from the file: a hostile one must not drive the terminal.
+        return lines.map(MessageText.oneLine).joined(separator: "\n") + "\n"
     }
 
     private func checksumLine() -> String {

@@ -1,6 +1,11 @@
+import ModelKitCore
+
 /// Renders rows as aligned columns (the first row is the heading, underlined).
 enum TextTable {
-    static func render(_ rows: [[String]], rightAligned: Set<Int> = []) -> [String] {
+    /// Cells are escaped (``MessageText/oneLine(_:)``) before the widths are measured, so a name with a newline or a
+    /// terminal escape from a file neither breaks the table nor reaches the terminal.
+    static func render(_ unescapedRows: [[String]], rightAligned: Set<Int> = []) -> [String] {
+        let rows = unescapedRows.map { $0.map(MessageText.oneLine) }
         guard let columns = rows.map(\.count).max() else { return [] }
         var widths = [Int](repeating: 0, count: columns)
         for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }

@@ -52,29 +52,29 @@ public enum ShuffleZlibEncoding {
     static func decode(_ descriptor: TensorDescriptor, payload: UnsafeRawBufferPointer) throws(ModelFileError) -> Tensor {
         let name = descriptor.name
         guard let expected = descriptor.shape.byteCount(for: descriptor.dtype) else {
-            throw ModelFileError(.corrupt, "tensor '\(name)' shape \(descriptor.shape) overflows (H4)")
+            throw ModelFileError(.corrupt, "tensor \(MessageText.quoted(name)) shape \(descriptor.shape) overflows (H4)")
         }
         let stride = descriptor.dtype.byteSize
         var rawTotal = 0, storedTotal = 0
         for (index, chunk) in descriptor.chunks.enumerated() {
             guard chunk.rawLength % stride == 0 else {
-                throw ModelFileError(.corrupt, "tensor '\(name)' chunk \(index): raw_length \(chunk.rawLength) is not a multiple of the element size \(stride) (Z1)")
+                throw ModelFileError(.corrupt, "tensor \(MessageText.quoted(name)) chunk \(index): raw_length \(chunk.rawLength) is not a multiple of the element size \(stride) (Z1)")
             }
             let (raw, rawOverflow) = rawTotal.addingReportingOverflow(chunk.rawLength)
             let (stored, storedOverflow) = storedTotal.addingReportingOverflow(chunk.length)
-            guard !rawOverflow, !storedOverflow else { throw ModelFileError(.corrupt, "tensor '\(name)': chunk sizes overflow (B9)") }
+            guard !rawOverflow, !storedOverflow else { throw ModelFileError(.corrupt, "tensor \(MessageText.quoted(name)): chunk sizes overflow (B9)") }
             rawTotal = raw
             storedTotal = stored
         }
         guard rawTotal == expected else {
-            throw ModelFileError(.corrupt, "tensor '\(name)': chunks decode to \(rawTotal) bytes, \(descriptor.dtype.rawValue) \(descriptor.shape) needs \(expected) (Z1)")
+            throw ModelFileError(.corrupt, "tensor \(MessageText.quoted(name)): chunks decode to \(rawTotal) bytes, \(descriptor.dtype.rawValue) \(descriptor.shape) needs \(expected) (Z1)")
         }
         guard storedTotal == descriptor.length else {
-            throw ModelFileError(.corrupt, "tensor '\(name)': chunks store \(storedTotal) bytes, the tensor's length is \(descriptor.length) (Z2)")
+            throw ModelFileError(.corrupt, "tensor \(MessageText.quoted(name)): chunks store \(storedTotal) bytes, the tensor's length is \(descriptor.length) (Z2)")
         }
         let (scaled, scaledOverflow) = descriptor.length.multipliedReportingOverflow(by: 1100)
         guard !scaledOverflow, expected <= scaled + (1 << 20) else {
-            throw ModelFileError(.corrupt, "tensor '\(name)' claims \(expected) decoded bytes from \(descriptor.length) stored: more than deflate can produce (Z4)")
+            throw ModelFileError(.corrupt, "tensor \(MessageText.quoted(name)) claims \(expected) decoded bytes from \(descriptor.length) stored: more than deflate can produce (Z4)")
         }
         var startList: [Int] = []
         var rawStartList: [Int] = []
@@ -102,13 +102,13 @@ public enum ShuffleZlibEncoding {
                 do {
                     try Zlib.decompress(source, into: buffer)
                 } catch {
-                    failures[index] = ModelFileError(.corrupt, "tensor '\(name)' chunk \(index): \(error) (Z4)")
+                    failures[index] = ModelFileError(.corrupt, "tensor \(MessageText.quoted(name)) chunk \(index): \(error) (Z4)")
                     return
                 }
                 ByteShuffle.unshuffle(UnsafeRawBufferPointer(buffer), into: target, stride: stride)
                 let crc = CRC32.checksum(UnsafeRawBufferPointer(target))
                 if crc != chunk.crc32 {
-                    failures[index] = ModelFileError(.checksumMismatch, "tensor '\(name)' chunk \(index) checksum mismatch after decompression (stored \(CRC32.hex(chunk.crc32)), computed \(CRC32.hex(crc))) (Z3)")
+                    failures[index] = ModelFileError(.checksumMismatch, "tensor \(MessageText.quoted(name)) chunk \(index) checksum mismatch after decompression (stored \(CRC32.hex(chunk.crc32)), computed \(CRC32.hex(crc))) (Z3)")
                 }
             }
         }
@@ -116,7 +116,7 @@ public enum ShuffleZlibEncoding {
         do {
             return try Tensor(dtype: descriptor.dtype, shape: descriptor.shape, storage: storage)
         } catch {
-            throw ModelFileError(.corrupt, "tensor '\(name)': \(error)")
+            throw ModelFileError(.corrupt, "tensor \(MessageText.quoted(name)): \(error)")
         }
     }
 }

@@ -29,7 +29,7 @@ extension Architecture {
                 if let previous = layers.last, let previousToken = linearTokens.last,
                    previous.outputFeatures != layer.inputFeatures {
                     throw token.error("takes \(layer.inputFeatures) inputs, but the linear layer before it "
-                                      + "(token \(previousToken.position) '\(previousToken.text)') gives \(previous.outputFeatures) outputs")
+                                      + "(token \(previousToken.position) \(MessageText.quoted(previousToken.text))) gives \(previous.outputFeatures) outputs")
                 }
                 layers.append(layer)
                 linearTokens.append(token)
@@ -63,7 +63,7 @@ extension Architecture {
 
     private static func positiveCount(_ text: String, _ which: String, _ token: ArchitectureToken) throws(ArchitectureError) -> Int {
         guard let value = Int(text), value >= 1, value <= maximumFeatures else {
-            throw token.error("the \(which) size '\(text)' is not a whole number from 1 to \(maximumFeatures)")
+            throw token.error("the \(which) size \(MessageText.quoted(text)) is not a whole number from 1 to \(maximumFeatures)")
         }
         return value
     }
@@ -88,7 +88,7 @@ extension Architecture {
             switch argument.lowercased() {
             case "tanh": return .gelu(tanhApproximation: true)
             case "none", "erf", "exact": return .gelu(tanhApproximation: false)
-            default: throw token.error("gelu's argument '\(argument)' must be tanh (the approximation) or none (exact)")
+            default: throw token.error("gelu's argument \(MessageText.quoted(argument)) must be tanh (the approximation) or none (exact)")
             }
         case "dropout":
             guard let argument = try token.singleArgument() else { return .dropout(rate: 0.5) }
@@ -96,13 +96,13 @@ extension Architecture {
             guard (0...1).contains(rate) else { throw token.error("the drop probability \(argument) is not between 0 and 1") }
             return .dropout(rate: rate)
         default:
-            throw token.error("unknown layer '\(token.name)'; expected linear(IN,OUT) or an activation: \(activationTokens)")
+            throw token.error("unknown layer \(MessageText.quoted(token.name)); expected linear(IN,OUT) or an activation: \(activationTokens)")
         }
     }
 
     private static func finiteNumber(_ text: String, _ what: String, _ token: ArchitectureToken) throws(ArchitectureError) -> Double {
         guard let value = Double(text), value.isFinite, !text.contains(where: { $0.isLetter && $0 != "e" && $0 != "E" }) else {
-            throw token.error("the \(what) '\(text)' is not a finite number")
+            throw token.error("the \(what) \(MessageText.quoted(text)) is not a finite number")
         }
         return value
     }

@@ -201,10 +201,10 @@ public struct Architecture: Sendable, Equatable, CustomStringConvertible {
             }
             let dimensions = weight.tensor.shape.dimensions
             guard dimensions.count == 2 else {
-                throw .unsupportedModel(layer: layer.name, reason: "weight '\(weight.name)' has shape \(weight.tensor.shape), not a matrix")
+                throw .unsupportedModel(layer: layer.name, reason: "weight \(MessageText.quoted(weight.name)) has shape \(weight.tensor.shape), not a matrix")
             }
             guard let layout = weight.layout else {
-                throw .unsupportedModel(layer: layer.name, reason: "weight '\(weight.name)' has no layout tag (in_out or out_in)")
+                throw .unsupportedModel(layer: layer.name, reason: "weight \(MessageText.quoted(weight.name)) has no layout tag (in_out or out_in)")
             }
             let features = layout.features(rows: dimensions[0], columns: dimensions[1])
             layers.append(Dense(inputFeatures: features.input, outputFeatures: features.output,

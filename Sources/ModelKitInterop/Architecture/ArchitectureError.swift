@@ -1,3 +1,5 @@
+import ModelKitCore
+
 /// Why an architecture (the `--arch` value, an architecture JSON file, or a model to describe) is not usable.
 ///
 /// Each description is one line that says where the problem is (the token and its position, or the list element)
@@ -26,13 +28,13 @@ public enum ArchitectureError: Error, Sendable, Equatable, CustomStringConvertib
     public var description: String {
         switch self {
         case .syntax(let token, let position, let column, let reason):
-            "architecture: token \(position) '\(token)' (column \(column)): \(reason)"
+            "architecture: token \(position) \(MessageText.quoted(token)) (column \(column)): \(reason)"
         case .json(let source, let element, let reason):
             "\(source): " + (element.map { "element \($0): " } ?? "") + reason
         case .invalid(let reason):
             "architecture: \(reason)"
         case .unsupportedModel(let layer, let reason):
-            "cannot describe the model as an architecture: layer '\(layer)': \(reason)"
+            "cannot describe the model as an architecture: layer \(MessageText.quoted(layer)): \(reason)"
         case .cannotRead(let path, let reason):
             "\(path): cannot read the architecture file: \(reason)"
         }

@@ -21,18 +21,18 @@ enum StateDictExport {
         var tensors: [ModelTensor] = []
         for ((index, layer), dense) in zip(zip(architecture.sequentialIndices, denseLayers), architecture.layers) {
             guard let weight = model.parameter("weight", of: layer) else {
-                throw Failure(description: "layer '\(layer.name)' has no weight")
+                throw Failure(description: "layer \(MessageText.quoted(layer.name)) has no weight")
             }
             var outIn = weight.tensor
             if weight.layout == .inOut {
                 do { outIn = try weight.tensor.transposed2D() } catch {
-                    throw Failure(description: "layer '\(layer.name)': weight '\(weight.name)': \(error)")
+                    throw Failure(description: "layer \(MessageText.quoted(layer.name)): weight \(MessageText.quoted(weight.name)): \(error)")
                 }
             }
             tensors.append(ModelTensor(name: "\(index).weight", tensor: outIn, layout: .outIn))
             if let bias = model.parameter("bias", of: layer) {
                 guard bias.tensor.shape == [dense.outputFeatures] else {
-                    throw Failure(description: "layer '\(layer.name)': bias '\(bias.name)' has shape \(bias.tensor.shape), not [\(dense.outputFeatures)]")
+                    throw Failure(description: "layer \(MessageText.quoted(layer.name)): bias \(MessageText.quoted(bias.name)) has shape \(bias.tensor.shape), not [\(dense.outputFeatures)]")
                 }
                 tensors.append(ModelTensor(name: "\(index).bias", tensor: bias.tensor))
             }

@@ -73,10 +73,10 @@ public enum WeightBinder {
             let convention: WeightLayout = assignment.isKernel ? .inOut : defaultLayout
             let (layout, source) = try decideLayout(name, layer, weight, override: override, convention: convention)
             if source == .convention {
-                notes.append("\(name): weight '\(weight.name)' is square \(weight.tensor.shape), so its layout cannot be seen "
+                notes.append("\(name): weight \(MessageText.quoted(weight.name)) is square \(weight.tensor.shape), so its layout cannot be seen "
                              + "from its shape; read as \(layout.rawValue), the \(sourceFormat) convention (pass --weight-layout to say otherwise)")
             } else if source == .shape, layout != convention {
-                notes.append("\(name): weight '\(weight.name)' \(weight.tensor.shape) is stored \(layout.axesDescription), not the "
+                notes.append("\(name): weight \(MessageText.quoted(weight.name)) \(weight.tensor.shape) is stored \(layout.axesDescription), not the "
                              + "\(sourceFormat) convention \(convention.axesDescription); read as \(layout.rawValue) because only that fits \(layer.token)")
             }
             model.addTensor(ModelTensor(name: weight.name, tensor: weight.tensor, layout: layout, layoutSource: source))
@@ -122,13 +122,13 @@ public enum WeightBinder {
             switch role {
             case .weight(let isKernel):
                 if let other = group.weight {
-                    throw .ambiguousGroup(key: key, reason: "two weights, '\(other.name)' and '\(tensor.name)'; which one is meant is ambiguous")
+                    throw .ambiguousGroup(key: key, reason: "two weights, \(MessageText.quoted(other.name)) and \(MessageText.quoted(tensor.name)); which one is meant is ambiguous")
                 }
                 group.weight = tensor
                 group.isKernel = isKernel
             case .bias:
                 if let other = group.bias {
-                    throw .ambiguousGroup(key: key, reason: "two biases, '\(other.name)' and '\(tensor.name)'; which one is meant is ambiguous")
+                    throw .ambiguousGroup(key: key, reason: "two biases, \(MessageText.quoted(other.name)) and \(MessageText.quoted(tensor.name)); which one is meant is ambiguous")
                 }
                 group.bias = tensor
             }
@@ -139,7 +139,7 @@ public enum WeightBinder {
         for key in keys {
             guard let group = groups[key], let weight = group.weight else {
                 let bias = groups[key]?.bias?.name ?? key
-                throw .ambiguousGroup(key: key, reason: "bias '\(bias)' has no weight next to it; a dense layer needs both (or only a weight)")
+                throw .ambiguousGroup(key: key, reason: "bias \(MessageText.quoted(bias)) has no weight next to it; a dense layer needs both (or only a weight)")
             }
             assignments.append(Assignment(weight: weight, bias: group.bias, isKernel: group.isKernel))
         }

@@ -32,7 +32,7 @@ public enum WeightBindingError: Error, Sendable, Equatable, CustomStringConverti
     public var description: String {
         switch self {
         case .weightShapeMismatch(let layer, let token, let tensor, let actual, let expected, let layout, let declared, let transposed):
-            var text = "layer \(layer) \(token): weight '\(tensor)' has shape \(actual), but in the "
+            var text = "layer \(layer) \(token): weight \(MessageText.quoted(tensor)) has shape \(actual), but in the "
                 + "\(declared ? "declared " : "")\(layout.rawValue) layout \(layout.axesDescription) it must be \(expected)"
             if transposed {
                 text += "; it looks transposed: the file stores \(layout.swapped.axesDescription), so pass --weight-layout \(layout.swapped.flagValue)"
@@ -41,20 +41,20 @@ public enum WeightBindingError: Error, Sendable, Equatable, CustomStringConverti
             }
             return text
         case .weightFitsNeither(let layer, let token, let tensor, let actual):
-            return "layer \(layer) \(token): weight '\(tensor)' has shape \(actual), which fits neither [out, in] nor "
+            return "layer \(layer) \(token): weight \(MessageText.quoted(tensor)) has shape \(actual), which fits neither [out, in] nor "
                 + "[in, out] of \(token); check the sizes in --arch (or the layer order)"
         case .weightNotMatrix(let layer, let tensor, let actual):
-            return "layer \(layer): weight '\(tensor)' has shape \(actual); a dense weight must be a matrix"
+            return "layer \(layer): weight \(MessageText.quoted(tensor)) has shape \(actual); a dense weight must be a matrix"
         case .notFloatingPoint(let tensor, let dtype):
-            return "tensor '\(tensor)' holds \(dtype.rawValue) values; dense weights and biases must be floating point"
+            return "tensor \(MessageText.quoted(tensor)) holds \(dtype.rawValue) values; dense weights and biases must be floating point"
         case .biasShapeMismatch(let layer, let token, let tensor, let actual, let expected):
-            return "layer \(layer) \(token): bias '\(tensor)' has shape \(actual), but it must be \(expected) (the output size)"
+            return "layer \(layer) \(token): bias \(MessageText.quoted(tensor)) has shape \(actual), but it must be \(expected) (the output size)"
         case .missingBias(let layer, let token, let candidates):
             return "layer \(layer) \(token): the architecture gives it a bias, but the file has none for it"
                 + (candidates.isEmpty ? "" : " (tensors of the layer: \(candidates.joined(separator: ", ")))")
                 + "; if the layer has no bias, write linear(IN,OUT,bias=false) in --arch"
         case .unexpectedBias(let layer, let token, let tensor):
-            return "layer \(layer) \(token) is declared without a bias, but the file has bias '\(tensor)' for it; remove bias=false from --arch"
+            return "layer \(layer) \(token) is declared without a bias, but the file has bias \(MessageText.quoted(tensor)) for it; remove bias=false from --arch"
         case .weightCountMismatch(let expected, let found):
             return "the architecture has \(expected.count) linear layer\(expected.count == 1 ? "" : "s") "
                 + "(\(expected.joined(separator: " "))) but the file has \(found.count) weight tensor\(found.count == 1 ? "" : "s")"
@@ -67,7 +67,7 @@ public enum WeightBindingError: Error, Sendable, Equatable, CustomStringConverti
             return "the architecture does not use \(names.count) tensor\(names.count == 1 ? "" : "s") of the file: "
                 + names.joined(separator: ", ") + "; add the missing layers to --arch, or remove the tensors from the file"
         case .ambiguousGroup(let key, let reason):
-            return "layer '\(key)': \(reason)"
+            return "layer \(MessageText.quoted(key)): \(reason)"
         }
     }
 }

@@ -34,7 +34,7 @@ struct GGUFEncoder {
         var layouts: [(name: String, layout: WeightLayout, source: LayoutSource?)] = []
         for modelTensor in model.tensors {
             let name = modelTensor.name
-            func fail(_ reason: String) -> GGUFError { .cannotWrite(subject: "tensor '\(name)'", reason: reason) }
+            func fail(_ reason: String) -> GGUFError { .cannotWrite(subject: "tensor \(MessageText.quoted(name))", reason: reason) }
             guard !name.isEmpty, name.utf8.count <= Self.maximumNameLength else {
                 throw fail("the name is \(name.utf8.count) bytes; GGUF tensor names (ggml) are 1 to \(Self.maximumNameLength) bytes; rename it")
             }

@@ -57,11 +57,11 @@ public enum GGUFError: Error, Sendable, CustomStringConvertible {
         case .invalidAlignment(let source, let value):
             return "\(source): general.alignment is \(value); it must be a UINT32 that is a non-zero power of two (default 32)"
         case .invalidTensorInfo(let source, let tensor, let index, let reason):
-            return "\(source): tensor info \(index) '\(tensor)': \(reason)"
+            return "\(source): tensor info \(index) \(MessageText.quoted(tensor)): \(reason)"
         case .invalidDataLayout(let source, let tensor, let reason):
-            return "\(source): tensor '\(tensor)': \(reason)"
+            return "\(source): tensor \(MessageText.quoted(tensor)): \(reason)"
         case .unsupportedTensorType(let source, let tensor, let type):
-            return "\(source): unsupported tensor type \(type.rawValue) (\(type.name)) in tensor '\(tensor)'; ModelKit loads "
+            return "\(source): unsupported tensor type \(type.rawValue) (\(type.name)) in tensor \(MessageText.quoted(tensor)); ModelKit loads "
                 + "F32, F16, BF16, F64, I8, I16, I32, I64, and Q8_0/Q4_0 (dequantized); `modelkit inspect` still lists the file"
         case .needsArchitecture(let source, let fileArchitecture, let tensorCount):
             let what = fileArchitecture.map { "general.architecture is '\($0)'" } ?? "no general.architecture"

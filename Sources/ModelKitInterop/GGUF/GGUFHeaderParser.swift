@@ -60,14 +60,14 @@ struct GGUFHeaderParser {
                                        reason: "the key is \(key.utf8.count) bytes; GGUF keys are at most \(Self.maximumKeyLength)")
             }
             if let first = seenKeys[key] {
-                throw .invalidMetadata(source: source, key: "'\(key)'", offset: entryOffset,
+                throw .invalidMetadata(source: source, key: "\(MessageText.quoted(key))", offset: entryOffset,
                                        reason: "duplicate key (entries \(first) and \(index)); ggml and gguf-py refuse such files")
             }
             seenKeys[key] = index
             let typeOffset = reader.offset
-            let rawType = try read(UInt32.self, "metadata '\(key)' value type")
+            let rawType = try read(UInt32.self, "metadata \(MessageText.quoted(key)) value type")
             guard let type = GGUFValueType(rawValue: rawType) else {
-                throw .invalidMetadata(source: source, key: "'\(key)'", offset: typeOffset,
+                throw .invalidMetadata(source: source, key: "\(MessageText.quoted(key))", offset: typeOffset,
                                        reason: "unknown value type \(rawType); GGUF defines types 0 to 12")
             }
             metadata.append(GGUFMetadataEntry(key: key, value: try readValue(type, key: key, depth: 0)))
@@ -134,7 +134,7 @@ struct GGUFHeaderParser {
 
     private mutating func readValue(_ type: GGUFValueType, key: String, depth: Int) throws(GGUFError) -> GGUFValue {
         let offset = reader.offset
-        let section = depth == 0 ? "metadata '\(key)' value" : "metadata '\(key)' array element"
+        let section = depth == 0 ? "metadata \(MessageText.quoted(key)) value" : "metadata \(MessageText.quoted(key)) array element"
         switch type {
         case .uint8: return .uint8(try read(UInt8.self, section))
         case .int8: return .int8(Int8(bitPattern: try read(UInt8.self, section)))
@@ -149,29 +149,29 @@ struct GGUFHeaderParser {
         case .bool:
             let byte = try read(UInt8.self, section)
             guard byte <= 1 else {
-                throw .invalidMetadata(source: source, key: "'\(key)'", offset: offset, reason: "BOOL value \(byte) is neither 0 nor 1")
+                throw .invalidMetadata(source: source, key: "\(MessageText.quoted(key))", offset: offset, reason: "BOOL value \(byte) is neither 0 nor 1")
             }
             return .bool(byte == 1)
         case .string:
             guard let text = try readString(section) else {
-                throw .invalidMetadata(source: source, key: "'\(key)'", offset: offset, reason: "a string value is not valid UTF-8")
+                throw .invalidMetadata(source: source, key: "\(MessageText.quoted(key))", offset: offset, reason: "a string value is not valid UTF-8")
             }
             return .string(text)
         case .array:
             guard depth < Self.maximumArrayDepth else {
-                throw .invalidMetadata(source: source, key: "'\(key)'", offset: offset,
+                throw .invalidMetadata(source: source, key: "\(MessageText.quoted(key))", offset: offset,
                                        reason: "arrays nest more than \(Self.maximumArrayDepth) levels deep; refused as corrupt or hostile")
             }
-            let rawElementType = try read(UInt32.self, "metadata '\(key)' array element type")
+            let rawElementType = try read(UInt32.self, "metadata \(MessageText.quoted(key)) array element type")
             guard let elementType = GGUFValueType(rawValue: rawElementType) else {
-                throw .invalidMetadata(source: source, key: "'\(key)'", offset: offset,
+                throw .invalidMetadata(source: source, key: "\(MessageText.quoted(key))", offset: offset,
                                        reason: "unknown array element type \(rawElementType); GGUF defines types 0 to 12")
             }
             let countOffset = reader.offset
-            let rawCount = try read(UInt64.self, "metadata '\(key)' array count")
-            let elementCount = try count(rawCount, minimumSize: elementType.minimumSize, "metadata '\(key)' array count", at: countOffset)
+            let rawCount = try read(UInt64.self, "metadata \(MessageText.quoted(key)) array count")
+            let elementCount = try count(rawCount, minimumSize: elementType.minimumSize, "metadata \(MessageText.quoted(key)) array count", at: countOffset)
             guard elementCount <= Self.maximumArrayCount else {
-                throw .invalidMetadata(source: source, key: "'\(key)'", offset: countOffset,
+                throw .invalidMetadata(source: source, key: "\(MessageText.quoted(key))", offset: countOffset,
                                        reason: "an array of \(elementCount) elements is more than ModelKit reads (\(Self.maximumArrayCount))")
             }
             if let size = elementType.fixedSize, elementType != .bool {
@@ -186,7 +186,7 @@ struct GGUFHeaderParser {
 
     /// Reads `count` numbers of a fixed-size type in one bounds check (tokenizer score and type arrays are long).
     private mutating func readFixedArray(_ type: GGUFValueType, count: Int, size: Int, key: String) throws(GGUFError) -> [GGUFValue] {
-        let bytes = try readBytes(count * size, "metadata '\(key)' array elements")
+        let bytes = try readBytes(count * size, "metadata \(MessageText.quoted(key)) array elements")
         func load<T: FixedWidthInteger>(_ index: Int, _: T.Type) -> T {
             T(littleEndian: bytes.loadUnaligned(fromByteOffset: index * size, as: T.self))
         }
@@ -225,22 +225,22 @@ struct GGUFHeaderParser {
         }
         func invalid(_ reason: String) -> GGUFError { .invalidTensorInfo(source: source, tensor: name, index: index, reason: reason) }
         guard !name.isEmpty else { throw invalid("the name is empty (at offset \(start))") }
-        let rank = try read(UInt32.self, "tensor '\(name)' dimension count")
+        let rank = try read(UInt32.self, "tensor \(MessageText.quoted(name)) dimension count")
         guard rank <= Self.maximumDimensions else {
             throw invalid("has \(rank) dimensions; GGUF (ggml) allows at most \(Self.maximumDimensions)")
         }
         var dimensions: [Int] = []
         var elementCount = 1
         for axis in 0..<Int(rank) {
-            let raw = try read(UInt64.self, "tensor '\(name)' dimension \(axis)")
+            let raw = try read(UInt64.self, "tensor \(MessageText.quoted(name)) dimension \(axis)")
             guard let dimension = Int(exactly: raw) else { throw invalid("dimension \(axis) is \(raw), more than any tensor can have") }
             dimensions.append(dimension)
             let (product, overflow) = elementCount.multipliedReportingOverflow(by: dimension)
             guard !overflow else { throw invalid("dimensions start \(dimensions) (fastest first): the element count overflows 64 bits") }
             elementCount = product
         }
-        let type = GGUFTensorType(rawValue: try read(UInt32.self, "tensor '\(name)' type"))
-        let rawOffset = try read(UInt64.self, "tensor '\(name)' offset")
+        let type = GGUFTensorType(rawValue: try read(UInt32.self, "tensor \(MessageText.quoted(name)) type"))
+        let rawOffset = try read(UInt64.self, "tensor \(MessageText.quoted(name)) offset")
         guard let offset = Int(exactly: rawOffset) else { throw invalid("offset \(rawOffset) is beyond any file") }
         var byteCount: Int?
         if let block = type.blockLayout {
@@ -271,7 +271,7 @@ struct GGUFHeaderParser {
         info.fileOffset = start
         guard let byteCount = info.byteCount else { return }
         guard byteCount <= fileSize - start else {
-            throw .truncated(source: source, section: "tensor '\(info.name)' data (\(info.type.name) \(info.shape))",
+            throw .truncated(source: source, section: "tensor \(MessageText.quoted(info.name)) data (\(info.type.name) \(info.shape))",
                              offset: start, needed: byteCount, available: fileSize - start)
         }
     }
@@ -284,7 +284,7 @@ struct GGUFHeaderParser {
         }.sorted { ($0.start, $0.end) < ($1.start, $1.end) }
         for (previous, next) in zip(ranges, ranges.dropFirst()) where previous.end > next.start {
             throw .invalidDataLayout(source: source, tensor: next.name, reason: "its bytes [\(next.start), \(next.end)) of the "
-                + "data section overlap those of tensor '\(previous.name)' [\(previous.start), \(previous.end))")
+                + "data section overlap those of tensor \(MessageText.quoted(previous.name)) [\(previous.start), \(previous.end))")
         }
     }
 

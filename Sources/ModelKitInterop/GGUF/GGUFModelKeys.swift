@@ -87,12 +87,12 @@ enum GGUFModelKeys {
             }
         }
         let dtypeName = try string(header, inputDType, default: DType.float32.rawValue, source)
-        guard let dtype = DType(rawValue: dtypeName) else { throw invalid(inputDType, "'\(dtypeName)' is not a ModelKit dtype") }
+        guard let dtype = DType(rawValue: dtypeName) else { throw invalid(inputDType, "\(MessageText.quoted(dtypeName)) is not a ModelKit dtype") }
         info.inputDType = dtype
         let metadataObject = try json(string(header, metadata, default: "{}", source), key: metadata, source).objectValue
         guard let metadataObject else { throw invalid(metadata, "must hold a JSON object of strings") }
         for (key, value) in metadataObject {
-            guard let text = value.stringValue else { throw invalid(metadata, "value of '\(key)' is a \(value.typeName), not a string") }
+            guard let text = value.stringValue else { throw invalid(metadata, "value of \(MessageText.quoted(key)) is a \(value.typeName), not a string") }
             info.metadata[key] = text
         }
 
@@ -105,9 +105,9 @@ enum GGUFModelKeys {
         var layerNames = Set<String>()
         for (index, element) in try stringArray(header, layers, source).enumerated() {
             let layer = try decodeLayer(element, index: index, source)
-            guard layerNames.insert(layer.name).inserted else { throw invalid("\(layers)[\(index)]", "duplicate layer name '\(layer.name)'") }
+            guard layerNames.insert(layer.name).inserted else { throw invalid("\(layers)[\(index)]", "duplicate layer name \(MessageText.quoted(layer.name))") }
             for (role, tensorName) in layer.parameters.sorted(by: { $0.key < $1.key }) where model.tensor(named: tensorName) == nil {
-                throw invalid("\(layers)[\(index)]", "layer '\(layer.name)' names \(role) tensor '\(tensorName)', which the file does not have")
+                throw invalid("\(layers)[\(index)]", "layer \(MessageText.quoted(layer.name)) names \(role) tensor \(MessageText.quoted(tensorName)), which the file does not have")
             }
             model.layers.append(layer)
         }
@@ -122,19 +122,19 @@ enum GGUFModelKeys {
         func invalid(_ reason: String) -> GGUFError { .invalidModelKeys(source: source, key: key, reason: reason) }
         guard let name = object["name"]?.stringValue, !name.isEmpty else { throw invalid("needs a non-empty \"name\" string") }
         guard let kindName = object["kind"]?.stringValue, let kind = LayerKind(rawValue: kindName) else {
-            throw invalid("layer '\(name)' has kind '\(object["kind"]?.stringValue ?? "(missing)")'; "
+            throw invalid("layer \(MessageText.quoted(name)) has kind '\(object["kind"]?.stringValue ?? "(missing)")'; "
                           + "known kinds: \(LayerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         var attributes = JSONObject()
         if let value = object["attributes"] {
-            guard let attributeObject = value.objectValue else { throw invalid("layer '\(name)': \"attributes\" must be an object") }
+            guard let attributeObject = value.objectValue else { throw invalid("layer \(MessageText.quoted(name)): \"attributes\" must be an object") }
             attributes = attributeObject
         }
         var parameters: [String: String] = [:]
         if let value = object["parameters"] {
-            guard let parameterObject = value.objectValue else { throw invalid("layer '\(name)': \"parameters\" must be an object") }
+            guard let parameterObject = value.objectValue else { throw invalid("layer \(MessageText.quoted(name)): \"parameters\" must be an object") }
             for (role, tensor) in parameterObject {
-                guard let tensorName = tensor.stringValue else { throw invalid("layer '\(name)': parameter '\(role)' must name a tensor") }
+                guard let tensorName = tensor.stringValue else { throw invalid("layer \(MessageText.quoted(name)): parameter \(MessageText.quoted(role)) must name a tensor") }
                 parameters[role] = tensorName
             }
         }
@@ -153,12 +153,12 @@ enum GGUFModelKeys {
                 throw invalid("\"name\" must name a tensor of the file, not '\(object["name"]?.stringValue ?? "(missing)")'")
             }
             guard let layoutName = object["layout"]?.stringValue, let layout = WeightLayout(rawValue: layoutName) else {
-                throw invalid("tensor '\(name)': \"layout\" must be \"out_in\" or \"in_out\"")
+                throw invalid("tensor \(MessageText.quoted(name)): \"layout\" must be \"out_in\" or \"in_out\"")
             }
             var layoutSource: LayoutSource?
             if let value = object["layout_source"] {
                 guard let sourceName = value.stringValue, let parsed = LayoutSource(rawValue: sourceName) else {
-                    throw invalid("tensor '\(name)': \"layout_source\" must be shape, convention or declared")
+                    throw invalid("tensor \(MessageText.quoted(name)): \"layout_source\" must be shape, convention or declared")
                 }
                 layoutSource = parsed
             }

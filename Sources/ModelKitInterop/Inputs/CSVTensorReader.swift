@@ -147,7 +147,7 @@ enum CSVTensorReader {
         func message(_ field: String) -> String {
             switch self {
             case .empty: "empty value (missing values are not supported; fill them in)"
-            case .notANumber: "'\(field)' is not a number"
+            case .notANumber: "\(MessageText.quoted(field)) is not a number"
             case .outOfRange: "\(field) is outside the float32 range (±3.4e38)"
             }
         }

@@ -48,7 +48,7 @@ public enum InputFileError: Error, Sendable, CustomStringConvertible {
                 + "name the one to use"
         case .arrayNotFound(let path, let name, let available):
             let list = available.isEmpty ? "none" : available.map { "'\($0)'" }.joined(separator: ", ")
-            return "\(path): no array named '\(name)'; it holds: \(list)"
+            return "\(path): no array named \(MessageText.quoted(name)); it holds: \(list)"
         case .unsupportedOutput(let path, let reason), .invalidTrainingData(let path, let reason):
             return "\(path): \(reason)"
         }

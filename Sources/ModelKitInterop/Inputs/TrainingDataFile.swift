@@ -66,7 +66,7 @@ public enum TrainingDataFile {
             index = number
         } else {
             let available = header.map { "columns: " + $0.joined(separator: ", ") } ?? "\(columns) columns without a header"
-            throw .invalidTrainingData(path: path, reason: "no target column '\(target)' (\(available)); pass a header name or a 0-based index")
+            throw .invalidTrainingData(path: path, reason: "no target column \(MessageText.quoted(target)) (\(available)); pass a header name or a 0-based index")
         }
         guard columns >= 2 else {
             throw .invalidTrainingData(path: path, reason: "the CSV has one column; it needs input columns besides the target")

@@ -50,7 +50,7 @@ struct KerasModelConfig {
                 inputFeatures = try Self.features(shape: stated, what: "the build input shape", path: path)
             }
             if let misplaced = chain.first(where: { $0.className == "InputLayer" }) {
-                throw .unsupportedArchitecture(path: path, reason: "InputLayer \(ONNXText.quoted(misplaced.name)) is not the first layer")
+                throw .unsupportedArchitecture(path: path, reason: "InputLayer \(MessageText.quoted(misplaced.name)) is not the first layer")
             }
             self.layers = chain
         case "Functional", "Model":
@@ -90,8 +90,8 @@ struct KerasModelConfig {
         let isKerasModule = module.map { $0 == "keras" || $0.hasPrefix("keras.") } ?? true
         guard isKerasModule, registered == nil || registered == className else {
             var origin: [String] = []
-            if let module { origin.append("module \(ONNXText.quoted(module))") }
-            if let registered { origin.append("registered name \(ONNXText.quoted(registered))") }
+            if let module { origin.append("module \(MessageText.quoted(module))") }
+            if let registered { origin.append("registered name \(MessageText.quoted(registered))") }
             throw .refusedLayer(path: path, layer: name, className: className,
                                 reason: "it is a custom object (\(origin.joined(separator: ", "))), whose code is not in the file and is never run; "
                                     + "rebuild the model from built-in Keras layers")
@@ -101,10 +101,10 @@ struct KerasModelConfig {
     /// The features of an `InputLayer`: `batch_shape` (Keras 3), `batch_input_shape` (Keras 2) or `shape`.
     static func features(of input: KerasLayerConfig, path: String) throws(KerasError) -> Int? {
         if let shape = input.config["batch_shape"] ?? input.config["batch_input_shape"], !shape.isNull {
-            return try features(shape: shape, what: "InputLayer \(ONNXText.quoted(input.name))", path: path)
+            return try features(shape: shape, what: "InputLayer \(MessageText.quoted(input.name))", path: path)
         }
         if let shape = input.config["shape"]?.arrayValue {
-            return try features(shape: .array([.null] + shape), what: "InputLayer \(ONNXText.quoted(input.name))", path: path)
+            return try features(shape: .array([.null] + shape), what: "InputLayer \(MessageText.quoted(input.name))", path: path)
         }
         return nil
     }
@@ -136,7 +136,7 @@ struct KerasFunctionalGraph {
         var byName: [String: Int] = [:]
         for (index, layer) in layers.enumerated() {
             guard byName.updateValue(index, forKey: layer.name) == nil else {
-                throw .invalidConfig(path: path, reason: "two layers are named \(ONNXText.quoted(layer.name))")
+                throw .invalidConfig(path: path, reason: "two layers are named \(MessageText.quoted(layer.name))")
             }
         }
         let inputs = Self.endpoints(config["input_layers"])
@@ -145,31 +145,31 @@ struct KerasFunctionalGraph {
             throw .unsupportedArchitecture(path: path, reason: "the model has \(inputs.count) inputs and \(outputs.count) outputs, not one of each")
         }
         guard let inputIndex = byName[inputs[0]], layers[inputIndex].className == "InputLayer" else {
-            throw .invalidConfig(path: path, reason: "the input \(ONNXText.quoted(inputs[0])) is not an InputLayer of the model")
+            throw .invalidConfig(path: path, reason: "the input \(MessageText.quoted(inputs[0])) is not an InputLayer of the model")
         }
         guard var current = byName[outputs[0]] else {
-            throw .invalidConfig(path: path, reason: "the output \(ONNXText.quoted(outputs[0])) is not a layer of the model")
+            throw .invalidConfig(path: path, reason: "the output \(MessageText.quoted(outputs[0])) is not a layer of the model")
         }
         var reversed: [KerasLayerConfig] = []
         var seen: Set<Int> = []
         while current != inputIndex {
             guard seen.insert(current).inserted else {
-                throw .invalidConfig(path: path, reason: "layer \(ONNXText.quoted(layers[current].name)) is its own input")
+                throw .invalidConfig(path: path, reason: "layer \(MessageText.quoted(layers[current].name)) is its own input")
             }
             let layer = layers[current]
             let sources = try Self.sources(of: entries[current], layer: layer, path: path)
             guard sources.count == 1 else {
-                throw .unsupportedArchitecture(path: path, reason: "layer \(ONNXText.quoted(layer.name)) is called on \(sources.count) inputs, not 1")
+                throw .unsupportedArchitecture(path: path, reason: "layer \(MessageText.quoted(layer.name)) is called on \(sources.count) inputs, not 1")
             }
             guard let source = byName[sources[0]] else {
-                throw .invalidConfig(path: path, reason: "layer \(ONNXText.quoted(layer.name)) reads unknown layer \(ONNXText.quoted(sources[0]))")
+                throw .invalidConfig(path: path, reason: "layer \(MessageText.quoted(layer.name)) reads unknown layer \(MessageText.quoted(sources[0]))")
             }
             reversed.append(layer)
             current = source
         }
         let unused = layers.indices.filter { $0 != inputIndex && !seen.contains($0) }
         guard unused.isEmpty else {
-            throw .unsupportedArchitecture(path: path, reason: "layers \(ONNXText.list(unused.map { ONNXText.quoted(layers[$0].name) })) "
+            throw .unsupportedArchitecture(path: path, reason: "layers \(MessageText.list(unused.map { MessageText.quoted(layers[$0].name) })) "
                                             + "are not on the path from the input to the output")
         }
         input = layers[inputIndex]
@@ -187,10 +187,10 @@ struct KerasFunctionalGraph {
     /// references in `args`/`kwargs`, Keras 2 `[[name, node, tensor, kwargs], …]` lists.
     private static func sources(of entry: JSONValue, layer: KerasLayerConfig, path: String) throws(KerasError) -> [String] {
         guard let nodes = entry["inbound_nodes"]?.arrayValue else {
-            throw .invalidConfig(path: path, reason: "layer \(ONNXText.quoted(layer.name)) has no 'inbound_nodes'")
+            throw .invalidConfig(path: path, reason: "layer \(MessageText.quoted(layer.name)) has no 'inbound_nodes'")
         }
         guard nodes.count == 1 else {
-            throw .unsupportedArchitecture(path: path, reason: "layer \(ONNXText.quoted(layer.name)) is called \(nodes.count) times (shared layers are not supported)")
+            throw .unsupportedArchitecture(path: path, reason: "layer \(MessageText.quoted(layer.name)) is called \(nodes.count) times (shared layers are not supported)")
         }
         if let calls = nodes[0].arrayValue {
             return calls.compactMap { $0.arrayValue?.first?.stringValue }

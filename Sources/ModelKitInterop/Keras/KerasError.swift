@@ -65,7 +65,7 @@ public enum KerasError: Error, Sendable, CustomStringConvertible {
             return "\(path): not a Keras file (it looks like \(detected)); Keras models are .keras zip archives or "
                 + "HDF5 files written by model.save(\"x.h5\")"
         case .missingMember(let path, let member, let available):
-            return "\(path): the archive has no '\(member)' (it holds \(ONNXText.list(available.map { ONNXText.quoted($0) })))"
+            return "\(path): the archive has no \(MessageText.quoted(member)) (it holds \(MessageText.list(available.map { MessageText.quoted($0) })))"
                 + "; it is not a Keras 3 model archive, re-save it with model.save(\"x.keras\")"
         case .noModelConfig(let path):
             return "\(path): the HDF5 file has no 'model_config' attribute: it holds weights only "
@@ -73,25 +73,25 @@ public enum KerasError: Error, Sendable, CustomStringConvertible {
         case .invalidConfig(let path, let reason):
             return "\(path): invalid Keras model config: \(reason)"
         case .refusedLayer(let path, let layer, let className, let reason):
-            return "\(path): layer \(ONNXText.quoted(layer)) of class \(ONNXText.quoted(className)) is refused: \(reason)"
+            return "\(path): layer \(MessageText.quoted(layer)) of class \(MessageText.quoted(className)) is refused: \(reason)"
         case .unsupportedActivation(let path, let layer, let activation):
-            return "\(path): layer \(ONNXText.quoted(layer)) uses activation \(ONNXText.quoted(activation)), which "
+            return "\(path): layer \(MessageText.quoted(layer)) uses activation \(MessageText.quoted(activation)), which "
                 + "ModelKit does not support (supported: relu, leaky_relu, sigmoid, tanh, gelu, silu/swish, softmax, "
                 + "log_softmax, linear)"
         case .unsupportedArchitecture(let path, let reason):
             return "\(path): unsupported model: \(reason); ModelKit reads chains of Dense and activation layers"
         case .hdf5(let path, let object, let reason):
-            return "\(path): HDF5 object \(ONNXText.quoted(object)): \(reason)"
+            return "\(path): HDF5 object \(MessageText.quoted(object)): \(reason)"
         case .unsafeHDF5(let path, let object, let reason):
-            return "\(path): refusing HDF5 object \(ONNXText.quoted(object)): \(reason)"
+            return "\(path): refusing HDF5 object \(MessageText.quoted(object)): \(reason)"
         case .unsupportedDType(let path, let object, let type):
-            return "\(path): dataset \(ONNXText.quoted(object)) has type \(type); ModelKit reads IEEE float16, float32 "
+            return "\(path): dataset \(MessageText.quoted(object)) has type \(type); ModelKit reads IEEE float16, float32 "
                 + "and float64 weights"
         case .missingWeights(let path, let layer, let reason):
-            return "\(path): layer \(ONNXText.quoted(layer)): \(reason); the weights do not match the config, re-save "
+            return "\(path): layer \(MessageText.quoted(layer)): \(reason); the weights do not match the config, re-save "
                 + "the model with Keras"
         case .weightShape(let path, let layer, let weight, let expected, let actual):
-            return "\(path): layer \(ONNXText.quoted(layer)): \(weight) has shape \(Shape(actual)) but the config "
+            return "\(path): layer \(MessageText.quoted(layer)): \(weight) has shape \(Shape(actual)) but the config "
                 + "needs \(Shape(expected)); the weights do not belong to this config"
         case .cannotExport(let path, let reason):
             return "\(path): cannot write a Keras file: \(reason)"

@@ -33,7 +33,7 @@ enum KerasLayerMapping {
         switch layer.className {
         case "Dense":
             guard let units = config["units"]?.intValue, units > 0 else {
-                throw .invalidConfig(path: path, reason: "Dense layer \(ONNXText.quoted(layer.name)) needs a positive integer 'units'")
+                throw .invalidConfig(path: path, reason: "Dense layer \(MessageText.quoted(layer.name)) needs a positive integer 'units'")
             }
             if let quantization = config["quantization_config"], !quantization.isNull {
                 throw .refusedLayer(path: path, layer: layer.name, className: layer.className, reason: "quantized Dense layers are not supported")
@@ -71,7 +71,7 @@ enum KerasLayerMapping {
             }
             let slope = config["negative_slope"]?.doubleValue ?? 0
             guard slope >= 0, slope.isFinite else {
-                throw .invalidConfig(path: path, reason: "ReLU \(ONNXText.quoted(layer.name)): negative_slope must be a number ≥ 0")
+                throw .invalidConfig(path: path, reason: "ReLU \(MessageText.quoted(layer.name)): negative_slope must be a number ≥ 0")
             }
             if slope == 0 { return [.layer(Layer(name: layer.name, kind: .relu))] }
             return [.layer(Layer(name: layer.name, kind: .leakyRelu, attributes: JSONObject([("alpha", .double(slope))])))]
@@ -80,7 +80,7 @@ enum KerasLayerMapping {
             var slope = 0.3
             if let value = config["negative_slope"] ?? config["alpha"] {
                 guard let number = value.doubleValue, number.isFinite else {
-                    throw .invalidConfig(path: path, reason: "LeakyReLU \(ONNXText.quoted(layer.name)): negative_slope is not a number")
+                    throw .invalidConfig(path: path, reason: "LeakyReLU \(MessageText.quoted(layer.name)): negative_slope is not a number")
                 }
                 slope = number
             }
@@ -95,7 +95,7 @@ enum KerasLayerMapping {
         case "Dropout":
             let rate = config["rate"]?.doubleValue ?? 0
             guard rate >= 0, rate < 1 else {
-                throw .invalidConfig(path: path, reason: "Dropout \(ONNXText.quoted(layer.name)): rate must be in [0, 1)")
+                throw .invalidConfig(path: path, reason: "Dropout \(MessageText.quoted(layer.name)): rate must be in [0, 1)")
             }
             return [.layer(Layer(name: layer.name, kind: .dropout, attributes: JSONObject([("rate", .double(rate))])))]
         case "Identity":
@@ -112,13 +112,13 @@ enum KerasLayerMapping {
         guard let value, !value.isNull else { return "linear" }
         if let name = value.stringValue { return name }
         guard let object = value.objectValue else {
-            throw .invalidConfig(path: path, reason: "layer \(ONNXText.quoted(layer.name)): 'activation' is neither a name nor an object")
+            throw .invalidConfig(path: path, reason: "layer \(MessageText.quoted(layer.name)): 'activation' is neither a name nor an object")
         }
         let name = object["config"]?.stringValue ?? object["class_name"]?.stringValue ?? "?"
         let module = object["module"]?.stringValue ?? "keras.activations"
         guard module == "keras" || module.hasPrefix("keras.") else {
             throw .refusedLayer(path: path, layer: layer.name, className: layer.className,
-                                reason: "its activation \(ONNXText.quoted(name)) comes from module \(ONNXText.quoted(module)), "
+                                reason: "its activation \(MessageText.quoted(name)) comes from module \(MessageText.quoted(module)), "
                                     + "a custom function that ModelKit never runs")
         }
         return name

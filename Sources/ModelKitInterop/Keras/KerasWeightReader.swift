@@ -1,3 +1,5 @@
+import ModelKitCore
+
 /// A dense layer's weights as read from the file: shapes as stored, values converted to float32.
 struct KerasDenseWeights {
     var kernel: (shape: [Int], values: [Float])
@@ -51,13 +53,13 @@ struct KerasWeightReader {
         let base = storeGroups[name] ?? (denseIndex == 0 ? "layers/dense" : "layers/dense_\(denseIndex)")
         let varsPath = base + "/vars"
         guard let vars = try reader.group(at: varsPath) else {
-            throw .missingWeights(path: reader.label, layer: name, reason: "no group '\(varsPath)' holds its variables")
+            throw .missingWeights(path: reader.label, layer: name, reason: "no group \(MessageText.quoted(varsPath)) holds its variables")
         }
         let names = try reader.childNames(of: vars, path: varsPath)
         let expected = useBias ? ["0", "1"] : ["0"]
         guard names.sorted() == expected else {
             throw .missingWeights(path: reader.label, layer: name,
-                                  reason: "'\(varsPath)' holds \(names.count) variables (\(ONNXText.list(names.map { ONNXText.quoted($0) }))), "
+                                  reason: "\(MessageText.quoted(varsPath)) holds \(names.count) variables (\(MessageText.list(names.map { MessageText.quoted($0) }))), "
                                       + "expected \(expected.count) (kernel\(useBias ? ", bias" : ""))")
         }
         let kernel = try reader.readFloats("0", in: vars, objectPath: varsPath + "/0")
@@ -68,7 +70,7 @@ struct KerasWeightReader {
     private func legacyWeights(layer name: String, useBias: Bool) throws(KerasError) -> KerasDenseWeights {
         let groupPath = "model_weights/" + name
         guard !name.contains("/"), let group = try reader.group(at: groupPath) else {
-            throw .missingWeights(path: reader.label, layer: name, reason: "the file has no group '\(groupPath)'")
+            throw .missingWeights(path: reader.label, layer: name, reason: "the file has no group \(MessageText.quoted(groupPath))")
         }
         var weightPaths: [String]
         if let listed = try weightNames(of: group, path: groupPath) {
@@ -80,8 +82,8 @@ struct KerasWeightReader {
         let biases = weightPaths.filter { Self.role(of: $0) == "bias" }
         guard weightPaths.count == (useBias ? 2 : 1), kernels.count == 1, biases.count == (useBias ? 1 : 0) else {
             throw .missingWeights(path: reader.label, layer: name,
-                                  reason: "expected kernel\(useBias ? " and bias" : "") under '\(groupPath)', found "
-                                      + (weightPaths.isEmpty ? "none" : ONNXText.list(weightPaths.map { ONNXText.quoted($0) })))
+                                  reason: "expected kernel\(useBias ? " and bias" : "") under \(MessageText.quoted(groupPath)), found "
+                                      + (weightPaths.isEmpty ? "none" : MessageText.list(weightPaths.map { MessageText.quoted($0) })))
         }
         let kernel = try read(kernels[0])
         let bias = useBias ? try read(biases[0]) : nil

@@ -17,12 +17,12 @@ extension KerasWriter {
             switch layer.kind {
             case .dense:
                 guard let weight = model.parameter("weight", of: layer), weight.tensor.shape.rank == 2, let layout = weight.layout else {
-                    throw .cannotExport(path: path, reason: "dense layer '\(layer.name)' has no 2-D weight with a layout")
+                    throw .cannotExport(path: path, reason: "dense layer \(MessageText.quoted(layer.name)) has no 2-D weight with a layout")
                 }
                 var kernel = weight.tensor
                 if layout == .outIn {
                     do { kernel = try kernel.transposed2D() } catch {
-                        throw .cannotExport(path: path, reason: "layer '\(layer.name)': \(error.description)")
+                        throw .cannotExport(path: path, reason: "layer \(MessageText.quoted(layer.name)): \(error.description)")
                     }
                 }
                 let (inputs, units) = (kernel.shape.dimensions[0], kernel.shape.dimensions[1])
@@ -52,7 +52,7 @@ extension KerasWriter {
                 base["noise_shape"] = .null
                 layers.append(ExportLayer(className: "Dropout", name: name, config: base))
             case .gelu where layer.usesTanhApproximation:
-                throw .cannotExport(path: path, reason: "layer '\(layer.name)' is a GELU with the tanh approximation, which no "
+                throw .cannotExport(path: path, reason: "layer \(MessageText.quoted(layer.name)) is a GELU with the tanh approximation, which no "
                                     + "built-in Keras layer expresses (the 'gelu' activation is exact)")
             case .relu, .sigmoid, .tanh, .gelu, .silu, .logSoftmax, .identity:
                 let names: [LayerKind: String] = [.relu: "relu", .sigmoid: "sigmoid", .tanh: "tanh", .gelu: "gelu", .silu: "silu",

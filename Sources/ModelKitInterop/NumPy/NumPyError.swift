@@ -56,9 +56,9 @@ public enum NumPyError: Error, Sendable, CustomStringConvertible {
         case .malformedHeader(let source, let reason):
             return "\(source): malformed .npy header: \(reason)"
         case .unsupportedDType(let source, let descr, let hint):
-            return "\(source): unsupported dtype \(descr): \(hint)"
+            return "\(source): unsupported dtype \(MessageText.oneLine(descr)): \(hint)"
         case .invalidShape(let source, let shape, let reason):
-            return "\(source): invalid shape \(shape): \(reason)"
+            return "\(source): invalid shape \(MessageText.oneLine(shape)): \(reason)"
         case .truncatedData(let source, let expected, let available):
             return "\(source): truncated data: the shape and dtype need \(expected) bytes but only \(available) follow "
                 + "the header (\(expected - available) bytes missing); the file was cut short, download or copy it again"
@@ -68,12 +68,12 @@ public enum NumPyError: Error, Sendable, CustomStringConvertible {
         case .archive(let error):
             return error.description
         case .notAnArrayMember(let source, let member):
-            return "\(source): member '\(member)' is not a .npy array (np.savez writes only '<name>.npy' members)"
+            return "\(source): member \(MessageText.quoted(member)) is not a .npy array (np.savez writes only '<name>.npy' members)"
         case .arrayNotFound(let source, let name, let available):
-            let list = available.isEmpty ? "none" : available.map { "'\($0)'" }.joined(separator: ", ")
-            return "\(source): no array named '\(name)'; the archive holds: \(list)"
+            let list = available.isEmpty ? "none" : MessageText.list(available.map { MessageText.quoted($0) })
+            return "\(source): no array named \(MessageText.quoted(name)); the archive holds: \(list)"
         case .invalidArrayName(let name, let reason):
-            return "cannot write an array named '\(name)': \(reason)"
+            return "cannot write an array named \(MessageText.quoted(name)): \(reason)"
         case .unsupportedDTypeForWriting(let dtype):
             return "NumPy has no \(dtype.rawValue) type; convert the tensor to float32 before saving it as .npy"
         }

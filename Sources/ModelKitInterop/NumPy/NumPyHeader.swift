@@ -111,12 +111,12 @@ private struct HeaderFields {
             guard case .string(let name) = key.value else {
                 throw .malformedHeader(source: source, reason: "key \(key.text) is not a string")
             }
-            guard values[name] == nil else { throw .malformedHeader(source: source, reason: "key '\(name)' appears twice") }
+            guard values[name] == nil else { throw .malformedHeader(source: source, reason: "key \(MessageText.quoted(name)) appears twice") }
             values[name] = value
         }
         let expected = ["descr", "fortran_order", "shape"]
         if let extra = values.keys.sorted().first(where: { !expected.contains($0) }) {
-            throw .malformedHeader(source: source, reason: "unexpected key '\(extra)' (expected exactly 'descr', 'fortran_order', 'shape')")
+            throw .malformedHeader(source: source, reason: "unexpected key \(MessageText.quoted(extra)) (expected exactly 'descr', 'fortran_order', 'shape')")
         }
         guard let descrValue = values["descr"], let fortranValue = values["fortran_order"], let shapeValue = values["shape"] else {
             let missing = expected.filter { values[$0] == nil }.map { "'\($0)'" }.joined(separator: ", ")
@@ -177,7 +177,6 @@ private struct HeaderFields {
     static func quoted(_ text: String) -> String {
         var trimmed = Substring(text)
         while let last = trimmed.last, last == " " || last == "\n" { trimmed = trimmed.dropLast() }
-        let shown = trimmed.count > 120 ? String(trimmed.prefix(120)) + "..." : String(trimmed)
-        return "\"" + String(shown.map { $0 == "\n" ? " " : $0 }) + "\""
+        return MessageText.quoted(String(trimmed), limit: 120, quote: "\"")
     }
 }

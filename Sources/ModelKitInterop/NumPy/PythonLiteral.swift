@@ -1,3 +1,5 @@
+import ModelKitCore
+
 /// A Python literal as found in a `.npy` header: the subset `ast.literal_eval` accepts that NumPy headers use.
 ///
 /// NumPy reads its header with `ast.literal_eval`; we never evaluate anything. This strict parser knows strings,
@@ -86,8 +88,8 @@ struct PythonLiteral: Equatable {
                 case "True": value = .boolean(true)
                 case "False": value = .boolean(false)
                 case "None": value = .none
-                case "": throw ParseError(offset: start, reason: "unexpected character '\(scalar)'")
-                default: throw ParseError(offset: start, reason: "'\(word)' is not a literal (only strings, numbers, True, False, None)")
+                case "": throw ParseError(offset: start, reason: "unexpected character \(MessageText.quoted(scalar))")
+                default: throw ParseError(offset: start, reason: "\(MessageText.quoted(word)) is not a literal (only strings, numbers, True, False, None)")
                 }
             }
             return PythonLiteral(value: value, text: text(from: start))
@@ -130,7 +132,7 @@ struct PythonLiteral: Equatable {
                 skipWhitespace()
                 guard let next = current else { throw ParseError(offset: start, reason: "unterminated '\(scalars[start])'") }
                 if next == "," { position += 1; continue }
-                guard next == close else { throw ParseError(offset: position, reason: "expected ',' or '\(close)', found '\(next)'") }
+                guard next == close else { throw ParseError(offset: position, reason: "expected ',' or \(MessageText.quoted(close)), found \(MessageText.quoted(next))") }
             }
         }
 
@@ -152,7 +154,7 @@ struct PythonLiteral: Equatable {
                 skipWhitespace()
                 guard let next = current else { throw ParseError(offset: start, reason: "unterminated dictionary: no closing '}'") }
                 if next == "," { position += 1; continue }
-                guard next == "}" else { throw ParseError(offset: position, reason: "expected ',' or '}', found '\(next)'") }
+                guard next == "}" else { throw ParseError(offset: position, reason: "expected ',' or '}', found \(MessageText.quoted(next))") }
             }
         }
 

@@ -10,7 +10,7 @@ extension ONNXChainMapper {
         let approximate = graph.nodes[index].stringAttribute("approximate") ?? "none"
         guard approximate == "none" || approximate == "tanh" else {
             throw ONNXError(.unsupported, "\(graph.describe(index)) has approximate="
-                            + "\(ONNXText.quoted(approximate)); ONNX defines 'none' and 'tanh'", path: path)
+                            + "\(MessageText.quoted(approximate)); ONNX defines 'none' and 'tanh'", path: path)
         }
         return addActivation(index, .gelu, JSONObject([("approximate", .string(approximate))]))
     }
@@ -135,17 +135,17 @@ extension ONNXChainMapper {
                                       attributes: candidate.attributes))
             notes.append("recognised \(candidate.kind.rawValue)"
                          + (candidate.attributes["approximate"]?.stringValue.map { " (approximate \($0))" } ?? "")
-                         + " in the \(members.count) nodes \(ONNXText.list(members.map(graph.describe), limit: 3))")
+                         + " in the \(members.count) nodes \(MessageText.list(members.map(graph.describe), limit: 3))")
             return result.value
         }
-        let descriptions = ONNXText.list(readers.map(graph.describe))
+        let descriptions = MessageText.list(readers.map(graph.describe))
         if readers.contains(where: { !ONNXElementwise.ops.contains(graph.nodes[$0].opType) }) {
-            throw ONNXError(.unsupported, "the graph is not a chain: value \(ONNXText.quoted(value)) feeds "
+            throw ONNXError(.unsupported, "the graph is not a chain: value \(MessageText.quoted(value)) feeds "
                             + "\(readers.count) nodes (\(descriptions)); ModelKit maps a single chain of layers",
                             path: path)
         }
-        let tried = members.isEmpty ? descriptions : ONNXText.list(members.map(graph.describe), limit: 5)
-        throw ONNXError(.unsupported, "the element-wise nodes after value \(ONNXText.quoted(value)) (\(tried)) do "
+        let tried = members.isEmpty ? descriptions : MessageText.list(members.map(graph.describe), limit: 5)
+        throw ONNXError(.unsupported, "the element-wise nodes after value \(MessageText.quoted(value)) (\(tried)) do "
                         + "not compute an activation ModelKit knows (GELU exact or tanh, SiLU), or do not form a "
                         + "chain", path: path)
     }

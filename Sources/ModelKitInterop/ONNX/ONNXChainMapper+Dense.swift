@@ -27,7 +27,7 @@ extension ONNXChainMapper {
         var bias: ONNXConstant?
         if node.input.count > 2, !node.input[2].isEmpty, beta != 0 {
             guard let resolved = try constants.resolve(node.input[2]) else {
-                throw ONNXError(.unsupported, "\(label): its bias C \(ONNXText.quoted(node.input[2])) is not a "
+                throw ONNXError(.unsupported, "\(label): its bias C \(MessageText.quoted(node.input[2])) is not a "
                                 + "constant (an initializer or Constant)", path: path)
             }
             bias = resolved
@@ -70,12 +70,12 @@ extension ONNXChainMapper {
     /// The constant 2-D floating-point weight `value`, or an error naming the node.
     private func constantWeight(_ value: String, of label: String, role: String) throws(ONNXError) -> ONNXConstant {
         guard let weight = try constants.resolve(value) else {
-            throw ONNXError(.unsupported, "\(label): \(role) \(ONNXText.quoted(value)) is not a constant weight (an "
+            throw ONNXError(.unsupported, "\(label): \(role) \(MessageText.quoted(value)) is not a constant weight (an "
                             + "initializer, Constant, or Transpose of one); ModelKit maps layers with fixed weights",
                             path: path)
         }
         guard weight.tensor.shape.rank == 2, weight.tensor.dtype.isFloatingPoint else {
-            throw ONNXError(.unsupported, "\(label): weight \(ONNXText.quoted(weight.sourceName)) is "
+            throw ONNXError(.unsupported, "\(label): weight \(MessageText.quoted(weight.sourceName)) is "
                             + "\(weight.tensor.dtype.rawValue) \(weight.tensor.shape); a dense weight is a 2-D "
                             + "floating-point matrix", path: path)
         }
@@ -88,7 +88,7 @@ extension ONNXChainMapper {
         let dims = weight.tensor.shape.dimensions
         let (inFeatures, outFeatures) = layout.features(rows: dims[0], columns: dims[1])
         if let features, features != inFeatures {
-            throw ONNXError(.corrupt, "\(label): weight \(ONNXText.quoted(weight.sourceName)) \(weight.tensor.shape) "
+            throw ONNXError(.corrupt, "\(label): weight \(MessageText.quoted(weight.sourceName)) \(weight.tensor.shape) "
                             + "stored \(layout.axesDescription) takes \(inFeatures) input features, but \(features) "
                             + "reach it", path: path)
         }
@@ -107,7 +107,7 @@ extension ONNXChainMapper {
             weightTensor = Self.scaled(weight.tensor, by: alpha)
             weightName = name + ".weight"
             notes.append("folded alpha=\(alpha) of \(label) into a copy of weight "
-                         + "\(ONNXText.quoted(weight.sourceName)) named \(ONNXText.quoted(weightName))")
+                         + "\(MessageText.quoted(weight.sourceName)) named \(MessageText.quoted(weightName))")
         }
         var parameters = ["weight": register(weightTensor, name: weightName, layout: layout, fallback: name + ".weight")]
         used.insert(index)
@@ -117,8 +117,8 @@ extension ONNXChainMapper {
             let (vector, changed) = try biasVector(bias, outFeatures: outFeatures, scale: beta, label: label)
             let biasName = changed ? name + ".bias" : bias.sourceName
             if changed {
-                notes.append("made bias \(ONNXText.quoted(biasName)) of \(label) from "
-                             + "\(ONNXText.quoted(bias.sourceName)) \(bias.tensor.shape)"
+                notes.append("made bias \(MessageText.quoted(biasName)) of \(label) from "
+                             + "\(MessageText.quoted(bias.sourceName)) \(bias.tensor.shape)"
                              + (beta != 1 ? " scaled by beta=\(beta)" : ""))
             }
             parameters["bias"] = register(vector, name: biasName, layout: nil, fallback: name + ".bias")
@@ -135,7 +135,7 @@ extension ONNXChainMapper {
                             label: String) throws(ONNXError) -> (Tensor, Bool) {
         let tensor = bias.tensor
         guard tensor.dtype.isFloatingPoint else {
-            throw ONNXError(.unsupported, "\(label): bias \(ONNXText.quoted(bias.sourceName)) is "
+            throw ONNXError(.unsupported, "\(label): bias \(MessageText.quoted(bias.sourceName)) is "
                             + "\(tensor.dtype.rawValue); a dense bias is floating-point", path: path)
         }
         let count = tensor.elementCount
@@ -146,7 +146,7 @@ extension ONNXChainMapper {
         let dims = tensor.shape.dimensions
         let logical = bias.transposed ? Array(dims.reversed()) : dims
         guard logical == [outFeatures] || logical == [1, outFeatures] else {
-            throw ONNXError(.unsupported, "\(label): bias \(ONNXText.quoted(bias.sourceName)) has shape "
+            throw ONNXError(.unsupported, "\(label): bias \(MessageText.quoted(bias.sourceName)) has shape "
                             + "\(Shape(logical)); a dense bias is [\(outFeatures)], [1, \(outFeatures)] or a scalar "
                             + "(a bias that varies by batch row is not a dense layer)", path: path)
         }

@@ -52,8 +52,8 @@ final class ONNXChainMapper {
         while value != output {
             let readers = unusedReaders(of: value)
             guard !readers.isEmpty else {
-                throw ONNXError(.unsupported, "the graph is not a chain: value \(ONNXText.quoted(value)) reaches no "
-                                + "further node on the way to output \(ONNXText.quoted(output))", path: path)
+                throw ONNXError(.unsupported, "the graph is not a chain: value \(MessageText.quoted(value)) reaches no "
+                                + "further node on the way to output \(MessageText.quoted(output))", path: path)
             }
             if readers.count == 1, let next = try mapSingle(readers[0], reading: value) {
                 value = next
@@ -63,13 +63,13 @@ final class ONNXChainMapper {
         }
         let leftover = needed.subtracting(used).sorted()
         guard leftover.isEmpty else {
-            throw ONNXError(.unsupported, "the graph is not a chain: \(ONNXText.list(leftover.map(graph.describe))) "
-                            + "feed output \(ONNXText.quoted(output)) from outside the single path from input "
-                            + "\(ONNXText.quoted(input.name)); ModelKit maps chains of dense layers and activations "
+            throw ONNXError(.unsupported, "the graph is not a chain: \(MessageText.list(leftover.map(graph.describe))) "
+                            + "feed output \(MessageText.quoted(output)) from outside the single path from input "
+                            + "\(MessageText.quoted(input.name)); ModelKit maps chains of dense layers and activations "
                             + "only (use inspect, or convert the weights alone)", path: path)
         }
         guard !model.layers.isEmpty else {
-            throw ONNXError(.unsupported, "output \(ONNXText.quoted(output)) is the input passed through no layer; "
+            throw ONNXError(.unsupported, "output \(MessageText.quoted(output)) is the input passed through no layer; "
                             + "there is nothing to map", path: path)
         }
         let firstIn = model.layers.first { $0.kind == .dense }.flatMap(denseInputFeatures)
@@ -83,11 +83,11 @@ final class ONNXChainMapper {
 
     private func chooseOutput(_ requested: String?) throws(ONNXError) -> String {
         let outputs = graph.graph.output
-        let names = outputs.map { ONNXText.quoted($0.name) }
+        let names = outputs.map { MessageText.quoted($0.name) }
         if let requested {
             guard outputs.contains(where: { $0.name == requested }) else {
-                throw ONNXError(.invalidRequest, "the graph has no output \(ONNXText.quoted(requested)); its outputs "
-                                + "are \(ONNXText.list(names))", path: path)
+                throw ONNXError(.invalidRequest, "the graph has no output \(MessageText.quoted(requested)); its outputs "
+                                + "are \(MessageText.list(names))", path: path)
             }
             return requested
         }
@@ -97,10 +97,10 @@ final class ONNXChainMapper {
         }
         guard let chosen = floating else {
             throw ONNXError(.unsupported, outputs.isEmpty ? "the graph declares no output"
-                            : "the graph has no floating-point output (outputs: \(ONNXText.list(names)))", path: path)
+                            : "the graph has no floating-point output (outputs: \(MessageText.list(names)))", path: path)
         }
         if outputs.count > 1 {
-            notes.append("the graph has \(outputs.count) outputs; mapped \(ONNXText.quoted(chosen.name)) (choose "
+            notes.append("the graph has \(outputs.count) outputs; mapped \(MessageText.quoted(chosen.name)) (choose "
                          + "another with the output name option)")
         }
         return chosen.name
@@ -113,18 +113,18 @@ final class ONNXChainMapper {
         }
         if let direct = graph.input(named: output), !used.contains(where: { $0.name == output }) { used.append(direct) }
         guard used.count == 1, let input = used.first else {
-            let names = used.map { ONNXText.quoted($0.name) }
+            let names = used.map { MessageText.quoted($0.name) }
             throw ONNXError(.unsupported, used.isEmpty
-                            ? "output \(ONNXText.quoted(output)) does not depend on any graph input (it is a constant)"
-                            : "output \(ONNXText.quoted(output)) depends on \(used.count) graph inputs "
-                            + "(\(ONNXText.list(names))); ModelKit maps single-input chains only", path: path)
+                            ? "output \(MessageText.quoted(output)) does not depend on any graph input (it is a constant)"
+                            : "output \(MessageText.quoted(output)) depends on \(used.count) graph inputs "
+                            + "(\(MessageText.list(names))); ModelKit maps single-input chains only", path: path)
         }
         return input
     }
 
     /// The input's dtype and feature count (`nil` when the file does not say).
     private func describeInput(_ input: Onnx_ValueInfoProto) throws(ONNXError) -> (DType, Int?) {
-        let name = ONNXText.quoted(input.name)
+        let name = MessageText.quoted(input.name)
         guard input.hasType, case .tensorType? = input.type.value else {
             if input.hasType {
                 throw ONNXError(.unsupported, "input \(name) is not a tensor (a sequence, map or optional)", path: path)
@@ -173,9 +173,9 @@ final class ONNXChainMapper {
         }
         guard unknown.isEmpty else {
             let ops = Set(unknown.map { graph.nodes[$0].opType }).sorted()
-            throw ONNXError(.unsupported, "\(unknown.count) node(s) on the path to output \(ONNXText.quoted(output)) "
-                            + "use ops ModelKit cannot map to layers (\(ONNXText.list(ops.map { ONNXText.quoted($0) }))): "
-                            + "\(ONNXText.list(unknown.map(graph.describe))); inspect shows the graph, and its weights "
+            throw ONNXError(.unsupported, "\(unknown.count) node(s) on the path to output \(MessageText.quoted(output)) "
+                            + "use ops ModelKit cannot map to layers (\(MessageText.list(ops.map { MessageText.quoted($0) }))): "
+                            + "\(MessageText.list(unknown.map(graph.describe))); inspect shows the graph, and its weights "
                             + "can still be converted to a weight-only format", path: path)
         }
     }
@@ -195,7 +195,7 @@ final class ONNXChainMapper {
         if ONNXElementwise.ops.contains(node.opType), !["Sigmoid", "Tanh"].contains(node.opType) { return nil }
         guard node.input.first == value, let output = node.output.first, !output.isEmpty else {
             throw ONNXError(.unsupported, "\(graph.describe(index)) reads the running value "
-                            + "\(ONNXText.quoted(value)) in another position than its first input; the graph is not "
+                            + "\(MessageText.quoted(value)) in another position than its first input; the graph is not "
                             + "a chain of dense layers", path: path)
         }
         switch node.opType {
@@ -213,8 +213,8 @@ final class ONNXChainMapper {
         case "Dropout": return try mapDropout(index)
         case "Flatten", "Reshape", "Cast": return try mapNoOp(index)
         default:
-            throw ONNXError(.unsupported, "\(graph.describe(index)) applies \(ONNXText.quoted(node.opType)) to the "
-                            + "running value \(ONNXText.quoted(value)); ModelKit only folds it into constant weights",
+            throw ONNXError(.unsupported, "\(graph.describe(index)) applies \(MessageText.quoted(node.opType)) to the "
+                            + "running value \(MessageText.quoted(value)); ModelKit only folds it into constant weights",
                             path: path)
         }
     }

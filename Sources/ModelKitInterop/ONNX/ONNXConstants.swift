@@ -38,7 +38,7 @@ final class ONNXConstantResolver {
     func initializer(_ name: String) throws(ONNXError) -> Tensor? {
         if let tensor = decoded[name] { return tensor }
         guard let index = graph.initializers[name] else { return nil }
-        let tensor = try decoder.decode(graph.graph.initializer[index], what: "initializer \(ONNXText.quoted(name))")
+        let tensor = try decoder.decode(graph.graph.initializer[index], what: "initializer \(MessageText.quoted(name))")
         decoded[name] = tensor
         return tensor
     }

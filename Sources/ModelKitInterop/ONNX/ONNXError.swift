@@ -1,3 +1,4 @@
+import ModelKitCore
 import ModelKitFormat
 
 /// Why an ONNX file could not be read, mapped to layers, or written. The description is one line a user can act on.
@@ -52,42 +53,12 @@ public struct ONNXError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(path): \(message)" }
 }
 
-/// Quoting of names read from a file, so that an error message stays one short line whatever the file holds.
+/// How ONNX nodes are named in error messages.
 enum ONNXText {
-    /// `'name'`, with control characters escaped and long names shortened.
-    static func quoted(_ name: String, limit: Int = 120) -> String {
-        var text = ""
-        for scalar in name.unicodeScalars {
-            switch scalar {
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case "'": text += "\\'"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
-                    text += "\\u{\(String(scalar.value, radix: 16))}"
-                } else {
-                    text.unicodeScalars.append(scalar)
-                }
-            }
-            if text.count > limit {
-                text = String(text.prefix(limit)) + "…"
-                break
-            }
-        }
-        return "'" + text + "'"
-    }
-
     /// A node for messages: `'name' (OpType)`, or `#index (OpType)` when the node has no name.
     static func node(_ node: Onnx_NodeProto, index: Int) -> String {
         let op = node.domain.isEmpty || node.domain == "ai.onnx" ? node.opType : node.domain + "::" + node.opType
-        let label = node.name.isEmpty ? "node #\(index)" : quoted(node.name)
-        return "\(label) (\(quoted(op, limit: 60).dropFirst().dropLast()))"
-    }
-
-    /// A list for messages, shortened after `limit` items.
-    static func list(_ items: [String], limit: Int = 8) -> String {
-        guard items.count > limit else { return items.joined(separator: ", ") }
-        return items.prefix(limit).joined(separator: ", ") + " and \(items.count - limit) more"
+        let label = node.name.isEmpty ? "node #\(index)" : MessageText.quoted(node.name)
+        return "\(label) (\(MessageText.escaped(op, limit: 60)))"
     }
 }

@@ -48,7 +48,7 @@ final class ONNXExternalData {
 
     /// Reads the `location` / `offset` / `length` entries of `proto`.
     func reference(of proto: Onnx_TensorProto) throws(ONNXError) -> Reference {
-        let name = ONNXText.quoted(proto.name)
+        let name = MessageText.quoted(proto.name)
         var location: String?
         var offset = 0
         var length: Int?
@@ -58,7 +58,7 @@ final class ONNXExternalData {
             case "offset", "length":
                 guard let value = Int(entry.value), value >= 0 else {
                     throw ONNXError(.externalData, "tensor \(name): external data \(entry.key) "
-                                    + "\(ONNXText.quoted(entry.value)) is not a non-negative integer", path: modelPath)
+                                    + "\(MessageText.quoted(entry.value)) is not a non-negative integer", path: modelPath)
                 }
                 if entry.key == "offset" { offset = value } else { length = value }
             default: continue  // `checksum` and future keys: not needed to find the bytes
@@ -72,20 +72,20 @@ final class ONNXExternalData {
 
     /// The `expectedBytes` bytes of the external tensor `proto`, viewed in its mapped file (no copy).
     func bytes(of proto: Onnx_TensorProto, expectedBytes: Int) throws(ONNXError) -> (storage: TensorStorage, offset: Int) {
-        let name = ONNXText.quoted(proto.name)
+        let name = MessageText.quoted(proto.name)
         let reference = try reference(of: proto)
         let storage = try storage(for: reference.location, tensor: name)
         let size = storage.bytes.count
         guard reference.offset <= size else {
             throw ONNXError(.externalData, "tensor \(name): external data offset \(reference.offset) lies past the end "
-                            + "of \(ONNXText.quoted(reference.location)) (\(size) bytes); the data file does not belong "
+                            + "of \(MessageText.quoted(reference.location)) (\(size) bytes); the data file does not belong "
                             + "to this model or was cut short", path: modelPath)
         }
         let length = reference.length ?? (size - reference.offset)
         let (end, overflow) = reference.offset.addingReportingOverflow(length)
         guard !overflow, end <= size else {
             throw ONNXError(.externalData, "tensor \(name): external data range offset \(reference.offset) + length "
-                            + "\(length) exceeds the \(size) bytes of \(ONNXText.quoted(reference.location)); the data "
+                            + "\(length) exceeds the \(size) bytes of \(MessageText.quoted(reference.location)); the data "
                             + "file does not belong to this model or was cut short", path: modelPath)
         }
         guard length == expectedBytes else {
@@ -98,7 +98,7 @@ final class ONNXExternalData {
     /// Checks `location` and maps the file it names, once.
     private func storage(for location: String, tensor: String) throws(ONNXError) -> TensorStorage {
         if let existing = mapped[location] { return existing }
-        let quotedLocation = ONNXText.quoted(location)
+        let quotedLocation = MessageText.quoted(location)
         guard !location.hasPrefix("/") else {
             throw ONNXError(.externalData, "tensor \(tensor): external data location \(quotedLocation) is an absolute "
                             + "path; ModelKit reads external data only from the model's own folder", path: modelPath)
@@ -110,15 +110,15 @@ final class ONNXExternalData {
         }
         let candidate = directory + "/" + location
         guard let folder = ONNXPaths.canonical(directory) else {
-            throw ONNXError(.io, "cannot resolve the model's folder \(ONNXText.quoted(directory))", path: modelPath)
+            throw ONNXError(.io, "cannot resolve the model's folder \(MessageText.quoted(directory))", path: modelPath)
         }
         guard let resolved = ONNXPaths.canonical(candidate) else {
             throw ONNXError(.externalData, "tensor \(tensor): external data file \(quotedLocation) does not exist next "
-                            + "to the model; copy it into \(ONNXText.quoted(directory))", path: modelPath)
+                            + "to the model; copy it into \(MessageText.quoted(directory))", path: modelPath)
         }
         guard resolved.hasPrefix(folder == "/" ? "/" : folder + "/") else {
             throw ONNXError(.externalData, "tensor \(tensor): external data location \(quotedLocation) resolves (through "
-                            + "a symlink) to \(ONNXText.quoted(resolved)), outside the model's folder; refusing to "
+                            + "a symlink) to \(MessageText.quoted(resolved)), outside the model's folder; refusing to "
                             + "read it", path: modelPath)
         }
         let storage: TensorStorage

@@ -60,19 +60,19 @@ public enum ONNXFormat {
         let initializers = file.graph.initializer
         let unreadable = initializers.filter { ONNXDataType.dtype($0.dataType) == nil }
         guard unreadable.isEmpty else {
-            let names = unreadable.map { "\(ONNXText.quoted($0.name)) (\(ONNXDataType.name($0.dataType)))" }
+            let names = unreadable.map { "\(MessageText.quoted($0.name)) (\(ONNXDataType.name($0.dataType)))" }
             throw ONNXError(.unsupported, "\(unreadable.count) initializer(s) have element types ModelKit has no dtype "
-                            + "for: \(ONNXText.list(names))", path: path)
+                            + "for: \(MessageText.list(names))", path: path)
         }
         var seen = Set<String>()
         var tensors: [ModelTensor] = []
         for (index, proto) in initializers.enumerated() {
             let name = proto.name.isEmpty ? "initializer_\(index)" : proto.name
             guard seen.insert(name).inserted else {
-                throw ONNXError(.corrupt, "two initializers are named \(ONNXText.quoted(name)); the graph is invalid",
+                throw ONNXError(.corrupt, "two initializers are named \(MessageText.quoted(name)); the graph is invalid",
                                 path: path)
             }
-            let tensor = try decoder.decode(proto, what: "initializer \(ONNXText.quoted(name))")
+            let tensor = try decoder.decode(proto, what: "initializer \(MessageText.quoted(name))")
             tensors.append(ModelTensor(name: name, tensor: tensor))
         }
         return tensors

@@ -27,7 +27,7 @@ struct ONNXGraph {
         for (index, node) in graph.node.enumerated() {
             for output in node.output where !output.isEmpty {
                 if let other = producer[output] {
-                    throw ONNXError(.corrupt, "value \(ONNXText.quoted(output)) is produced by two nodes, "
+                    throw ONNXError(.corrupt, "value \(MessageText.quoted(output)) is produced by two nodes, "
                                     + "\(ONNXText.node(graph.node[other], index: other)) and "
                                     + "\(ONNXText.node(node, index: index)); the graph is invalid", path: path)
                 }
@@ -57,7 +57,7 @@ struct ONNXGraph {
                 for input in nodes[index].input where !input.isEmpty { stack.append(input) }
             } else if initializers[value] == nil, !graph.input.contains(where: { $0.name == value }) {
                 let user = consumers[value]?.first.map { " (read by \(describe($0)))" } ?? ""
-                throw ONNXError(.corrupt, "value \(ONNXText.quoted(value))\(user) is produced by no node, initializer "
+                throw ONNXError(.corrupt, "value \(MessageText.quoted(value))\(user) is produced by no node, initializer "
                                 + "or graph input; the graph is invalid", path: path)
             }
         }

@@ -213,7 +213,7 @@ extension ONNXSummary {
         case .tensor:
             let described = ONNXTensorDecoder.describe(attribute.t)
             return "tensor \(ONNXDataType.name(attribute.t.dataType)) [" + described.dims.map(String.init).joined(separator: ", ") + "]"
-        case .graph: return "graph \(ONNXText.quoted(attribute.g.name)) (\(attribute.g.node.count) nodes)"
+        case .graph: return "graph \(MessageText.quoted(attribute.g.name)) (\(attribute.g.node.count) nodes)"
         case .graphs: return "\(attribute.graphs.count) graphs"
         case .tensors: return "\(attribute.tensors.count) tensors"
         default:

@@ -82,7 +82,7 @@ struct ONNXWriter {
         switch layer.kind {
         case .dense:
             guard let weight = model.parameter("weight", of: layer), let layout = weight.layout else {
-                throw ONNXError(.invalidRequest, "dense layer \(ONNXText.quoted(layer.name)) has no weight with a "
+                throw ONNXError(.invalidRequest, "dense layer \(MessageText.quoted(layer.name)) has no weight with a "
                                 + "layout", path: path)
             }
             var inputs = [input, try initializer(weight)]
@@ -96,7 +96,7 @@ struct ONNXWriter {
         case .leakyRelu: add("LeakyRelu", layer.name, [input], output, [Self.float("alpha", layer.alpha)])
         case .softmax, .logSoftmax:
             guard layer.axis == -1 || layer.axis == 1 else {
-                throw ONNXError(.invalidRequest, "layer \(ONNXText.quoted(layer.name)) normalises over axis "
+                throw ONNXError(.invalidRequest, "layer \(MessageText.quoted(layer.name)) normalises over axis "
                                 + "\(layer.axis); only the features (-1) can be exported", path: path)
             }
             add(layer.kind == .softmax ? "Softmax" : "LogSoftmax", layer.name, [input], output, [Self.int("axis", -1)])

@@ -1,3 +1,5 @@
+import ModelKitCore
+
 /// A value built by ``RestrictedUnpickler``: only data, never code.
 ///
 /// Containers are not nested enums but indices into a ``PickleHeap``. That gives pickle's reference semantics (an
@@ -44,7 +46,7 @@ enum PickleValue: Sendable, Equatable {
         case .dict: "dict"
         case .tensor: "tensor"
         case .storage: "storage"
-        case .global(let global): "global '\(global.qualifiedName)'"
+        case .global(let global): "global \(MessageText.quoted(global.qualifiedName))"
         case .object: "object"
         }
     }

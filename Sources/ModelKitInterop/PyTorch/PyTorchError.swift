@@ -91,7 +91,7 @@ public enum PyTorchError: Error, Sendable, CustomStringConvertible {
         case .barePickle(let path, let holds):
             return "\(path): a bare pickle holding \(holds), not a torch.save archive; \(Self.resaveAdvice)"
         case .refusedGlobal(let source, let offset, let global):
-            return "\(source): refusing global '\(global)' (pickle offset \(offset)): only tensors and containers can be "
+            return "\(source): refusing global \(MessageText.quoted(global)) (pickle offset \(offset)): only tensors and containers can be "
                 + "loaded; loading never runs code from the file"
         case .unsupportedOpcode(let source, let offset, let opcode, let name):
             return "\(source): pickle opcode \(name) (0x\(String(opcode, radix: 16))) at offset \(offset) is not one "
@@ -102,22 +102,22 @@ public enum PyTorchError: Error, Sendable, CustomStringConvertible {
             return "\(source): the pickle exceeds the limit of \(limit) \(what) at offset \(offset); "
                 + "a state dict never needs that many: the file is damaged or hostile"
         case .invalidByteOrder(let path, let value):
-            return "\(path): the byteorder record says '\(value)'; it must be 'little' or 'big'"
+            return "\(path): the byteorder record says \(MessageText.quoted(value)); it must be 'little' or 'big'"
         case .missingStorage(let path, let tensor, let record):
-            return "\(path): tensor '\(tensor)' refers to storage record '\(record)', which the archive does not have; "
+            return "\(path): tensor \(MessageText.quoted(tensor)) refers to storage record \(MessageText.quoted(record)), which the archive does not have; "
                 + "the file is damaged or incomplete"
         case .storageSizeMismatch(let path, let record, let expected, let actual):
-            return "\(path): storage record '\(record)' holds \(actual) bytes but its reference in data.pkl needs "
+            return "\(path): storage record \(MessageText.quoted(record)) holds \(actual) bytes but its reference in data.pkl needs "
                 + "\(expected); the file is damaged"
         case .invalidTensorView(let path, let tensor, let reason):
-            return "\(path): tensor '\(tensor)': \(reason); the file is damaged or hostile"
+            return "\(path): tensor \(MessageText.quoted(tensor)): \(reason); the file is damaged or hostile"
         case .unsupportedDType(let path, let tensor, let dtype):
-            return "\(path): tensor '\(tensor)' has dtype torch.\(dtype), which ModelKit does not support; convert it "
+            return "\(path): tensor \(MessageText.quoted(tensor)) has dtype torch.\(dtype), which ModelKit does not support; convert it "
                 + "in Python (e.g. tensor.float()) and re-save"
         case .keyNotFound(let path, let key, let available):
             let list = available.isEmpty ? "none" : available.prefix(20).map { "'\($0)'" }.joined(separator: ", ")
                 + (available.count > 20 ? ", …" : "")
-            return "\(path): no entry '\(key)'; the keys there are: \(list)"
+            return "\(path): no entry \(MessageText.quoted(key)); the keys there are: \(list)"
         case .notAStateDict(let path, let key, let reason):
             return "\(path)\(key.map { " (key '\($0)')" } ?? ""): not a state dict: \(reason)"
         case .missingArchitecture(let path, let suggestion):

@@ -45,7 +45,7 @@ extension RestrictedUnpickler {
             }
             var bytes: [UInt8] = []
             for scalar in text.unicodeScalars {
-                guard scalar.value <= 0xFF else { throw fail("_codecs.encode: '\(scalar)' is not a latin-1 character") }
+                guard scalar.value <= 0xFF else { throw fail("_codecs.encode: \(MessageText.quoted(scalar)) is not a latin-1 character") }
                 bytes.append(UInt8(scalar.value))
             }
             return .bytes(bytes)

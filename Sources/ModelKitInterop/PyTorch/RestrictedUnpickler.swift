@@ -270,7 +270,7 @@ struct RestrictedUnpickler {
 
     private func resolve(module: String, name: String) throws(PyTorchError) -> PickleGlobal {
         guard let global = PickleGlobal(module: module, name: name) else {
-            throw .refusedGlobal(source: source, offset: opcodeOffset, global: Self.printable(module + "." + name))
+            throw .refusedGlobal(source: source, offset: opcodeOffset, global: module + "." + name)
         }
         return global
     }
@@ -371,9 +371,10 @@ struct RestrictedUnpickler {
         fail("the pickle ends inside \(what) (truncated): \(error)")
     }
 
-    /// `text` with control characters shown as `?`, so a hostile name cannot break an error message into lines.
+    /// `text` with control characters escaped and cut to 200 characters, so a hostile name cannot break an error
+    /// message into lines or drive the terminal.
     static func printable(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.prefix(200).map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
+        MessageText.escaped(text, limit: 200)
     }
 
     /// Names of the pickle opcodes we do not implement, for the error message.

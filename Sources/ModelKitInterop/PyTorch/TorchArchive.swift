@@ -96,7 +96,7 @@ struct TorchArchive {
         // Archives written before torch 1.10 have no byteorder record; they were little-endian.
         guard let text = try smallRecord(zip, "\(prefix)/byteorder") else { return .little }
         guard let order = ByteOrder(rawValue: text) else {
-            throw .invalidByteOrder(path: path, value: RestrictedUnpickler.printable(text))
+            throw .invalidByteOrder(path: path, value: text)
         }
         return order
     }
@@ -105,7 +105,7 @@ struct TorchArchive {
     private static func smallRecord(_ zip: ZipArchive, _ name: String) throws(PyTorchError) -> String? {
         guard let member = zip.member(named: name) else { return nil }
         guard member.uncompressedSize <= 64 else {
-            throw .archive(.corrupt(path: zip.path, reason: "record '\(name)' holds \(member.uncompressedSize) bytes; torch writes a few"))
+            throw .archive(.corrupt(path: zip.path, reason: "record \(MessageText.quoted(name)) holds \(member.uncompressedSize) bytes; torch writes a few"))
         }
         let contents: ZipMemberContents
         do { contents = try zip.contents(of: member) } catch { throw .archive(error) }

@@ -42,7 +42,7 @@ struct TorchStateDict {
             }
             target = value
             resolved = describer.keyText(candidateKey)
-            note = "read the state dict under key '\(resolved)', the only dict of tensors at the top level (choose another with --key)"
+            note = "read the state dict under key \(MessageText.quoted(resolved)), the only dict of tensors at the top level (choose another with --key)"
         }
         guard case .dict(let index) = target else {
             throw .notAStateDict(path: path, key: resolved.isEmpty ? nil : resolved,
@@ -63,7 +63,7 @@ struct TorchStateDict {
             }
             guard case .tensor(let tensorIndex) = value else {
                 throw .notAStateDict(path: path, key: resolved.isEmpty ? nil : resolved,
-                                     reason: "entry '\(name)' is \(PickleDescriber.withArticle(describer.summary(of: value))), not a tensor"
+                                     reason: "entry \(MessageText.quoted(name)) is \(PickleDescriber.withArticle(describer.summary(of: value))), not a tensor"
                                         + (resolved.isEmpty ? "; if this is a checkpoint, choose its state dict with --key" : ""))
             }
             entries.append((name, archive.heap.tensors[tensorIndex]))

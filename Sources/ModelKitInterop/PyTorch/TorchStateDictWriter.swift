@@ -67,16 +67,16 @@ enum TorchStateDictWriter {
             let module = indices[position]
             // Architecture(model:) proved the weight exists, is a matrix and has a layout.
             guard let weight = model.parameter("weight", of: layer), let layout = weight.layout else {
-                throw .cannotExport(path: path, reason: "layer '\(layer.name)' has no weight with a layout")
+                throw .cannotExport(path: path, reason: "layer \(MessageText.quoted(layer.name)) has no weight with a layout")
             }
             guard weight.tensor.dtype.isFloatingPoint else {
-                throw .cannotExport(path: path, reason: "weight '\(weight.name)' holds \(weight.tensor.dtype.rawValue) values; nn.Linear needs floating point")
+                throw .cannotExport(path: path, reason: "weight \(MessageText.quoted(weight.name)) holds \(weight.tensor.dtype.rawValue) values; nn.Linear needs floating point")
             }
             let stored = layout == .outIn ? weight.tensor : transposed(weight.tensor)
             entries.append(Entry(name: "\(module).weight", tensor: stored))
             if let bias = model.parameter("bias", of: layer) {
                 guard bias.tensor.dtype.isFloatingPoint, bias.tensor.shape == [dense.outputFeatures] else {
-                    throw .cannotExport(path: path, reason: "bias '\(bias.name)' is \(bias.tensor.dtype.rawValue) \(bias.tensor.shape); "
+                    throw .cannotExport(path: path, reason: "bias \(MessageText.quoted(bias.name)) is \(bias.tensor.dtype.rawValue) \(bias.tensor.shape); "
                                         + "nn.Linear needs a floating-point [\(dense.outputFeatures)]")
                 }
                 entries.append(Entry(name: "\(module).bias", tensor: bias.tensor))

@@ -38,7 +38,7 @@ struct TorchTensorReader {
         let storageBytes: Int
         if case .typed = storage.type {
             let (bytes, overflow) = storage.count.multipliedReportingOverflow(by: elementSize)
-            guard !overflow else { throw .invalidTensorView(path: path, tensor: name, reason: "storage '\(storage.key)' declares \(storage.count) elements, too many to exist") }
+            guard !overflow else { throw .invalidTensorView(path: path, tensor: name, reason: "storage \(MessageText.quoted(storage.key)) declares \(storage.count) elements, too many to exist") }
             storageBytes = bytes
         } else {
             storageBytes = storage.count
@@ -60,7 +60,7 @@ struct TorchTensorReader {
         let last = try lastElement(reference, name: name)
         guard last < storageElements else {
             throw .invalidTensorView(path: path, tensor: name, reason: "size \(shape), stride \(reference.stride) and offset "
-                                     + "\(reference.storageOffset) reach element \(last) of storage '\(storage.key)', which has \(storageElements)")
+                                     + "\(reference.storageOffset) reach element \(last) of storage \(MessageText.quoted(storage.key)), which has \(storageElements)")
         }
         let byteOffset = contents.range.lowerBound + reference.storageOffset * elementSize
         if isContiguous(reference), archive.byteOrder == .little || elementSize == 1 {

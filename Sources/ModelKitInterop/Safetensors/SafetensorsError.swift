@@ -1,3 +1,4 @@
+import ModelKitCore
 import ModelKitFormat
 
 /// Why a safetensors file (or a sharded checkpoint's index) could not be read or written.
@@ -74,23 +75,23 @@ public enum SafetensorsError: Error, Sendable, CustomStringConvertible {
         case .invalidMetadata(let path, let reason):
             return "\(path): invalid __metadata__: \(reason); safetensors metadata maps strings to strings"
         case .invalidEntry(let path, let tensor, let reason):
-            return "\(path): tensor '\(tensor)': \(reason)"
+            return "\(path): tensor \(MessageText.quoted(tensor)): \(reason)"
         case .unsupportedDType(let path, let tensor, let dtype, let known):
-            return "\(path): tensor '\(tensor)' has \(known ? "unsupported" : "unknown") dtype \(dtype); ModelKit reads "
+            return "\(path): tensor \(MessageText.quoted(tensor)) has \(known ? "unsupported" : "unknown") dtype \(dtype); ModelKit reads "
                 + "\(SafetensorsDType.supportedList)" + (known ? " (convert the tensor to one of these first)" : "")
         case .sizeMismatch(let path, let tensor, let dtype, let shape, let expected, let actual):
-            return "\(path): tensor '\(tensor)': \(dtype) \(shape) needs \(expected) bytes but its data_offsets span \(actual)"
+            return "\(path): tensor \(MessageText.quoted(tensor)): \(dtype) \(shape) needs \(expected) bytes but its data_offsets span \(actual)"
         case .shapeOverflow(let path, let tensor, let dtype, let shape):
-            return "\(path): tensor '\(tensor)': \(dtype) \(shape) has more bytes than can exist (the size overflows)"
+            return "\(path): tensor \(MessageText.quoted(tensor)): \(dtype) \(shape) has more bytes than can exist (the size overflows)"
         case .invalidOffsets(let path, let tensor, let reason):
-            return "\(path): tensor '\(tensor)': \(reason)"
+            return "\(path): tensor \(MessageText.quoted(tensor)): \(reason)"
         case .trailingBytes(let path, let covered, let available):
             return "\(path): the tensors cover \(covered) of the \(available) data bytes; the last \(available - covered) "
                 + "belong to no tensor (every byte after the header must belong to exactly one tensor)"
         case .invalidIndex(let path, let reason):
             return "\(path): invalid sharded-checkpoint index: \(reason)"
         case .unsafeShardPath(let path, let shard, let reason):
-            return "\(path): refusing shard '\(shard)': \(reason); shards must be files in the index's own folder"
+            return "\(path): refusing shard \(MessageText.quoted(shard)): \(reason); shards must be files in the index's own folder"
         case .shardMismatch(let path, let reason):
             return "\(path): the index and its shards disagree: \(reason)"
         case .missingArchitecture(let path, let suggestion):

@@ -59,7 +59,7 @@ public enum SafetensorsFormat {
         var override = weightLayout
         if override == nil, let storedLayout {
             guard let layout = WeightLayout(name: storedLayout) else {
-                throw .invalidMetadata(path: path, reason: "\(layoutKey) is '\(storedLayout)', not out_in or in_out")
+                throw .invalidMetadata(path: path, reason: "\(layoutKey) is \(MessageText.quoted(storedLayout)), not out_in or in_out")
             }
             override = layout
         }
@@ -76,7 +76,7 @@ public enum SafetensorsFormat {
         model.info.metadata = metadata
         notes += binding.notes
         for tensor in model.tensors where tensor.tensor.hasNonFiniteValues {
-            notes.append("tensor '\(tensor.name)' contains NaN or infinite values")
+            notes.append("tensor \(MessageText.quoted(tensor.name)) contains NaN or infinite values")
         }
         var encodings: [String: String] = [:]
         var stored: [String: Int] = [:]

@@ -92,7 +92,7 @@ struct SafetensorsHeader {
         var metadata: [String: String] = [:]
         for (key, entry) in object {
             guard let text = entry.stringValue else {
-                throw .invalidMetadata(path: path, reason: "the value of '\(key)' is a \(entry.typeName), not a string")
+                throw .invalidMetadata(path: path, reason: "the value of \(MessageText.quoted(key)) is a \(entry.typeName), not a string")
             }
             metadata[key] = text
         }
@@ -151,15 +151,15 @@ struct SafetensorsHeader {
                 let reason: String
                 if let previous {
                     reason = entry.begin < position
-                        ? "data_offsets [\(entry.begin), \(entry.end)] overlap tensor '\(previous)', which ends at \(position)"
-                        : "data_offsets [\(entry.begin), \(entry.end)] leave a gap of \(entry.begin - position) bytes after tensor '\(previous)', which ends at \(position)"
+                        ? "data_offsets [\(entry.begin), \(entry.end)] overlap tensor \(MessageText.quoted(previous)), which ends at \(position)"
+                        : "data_offsets [\(entry.begin), \(entry.end)] leave a gap of \(entry.begin - position) bytes after tensor \(MessageText.quoted(previous)), which ends at \(position)"
                 } else {
                     reason = "data_offsets [\(entry.begin), \(entry.end)]: the first tensor must begin at 0 (bytes 0..<\(entry.begin) belong to no tensor)"
                 }
                 throw .invalidOffsets(path: path, tensor: entry.name, reason: reason)
             }
             if entry.end > dataSize {
-                throw .truncated(path: path, what: "tensor '\(entry.name)' (data bytes \(entry.begin)..<\(entry.end))",
+                throw .truncated(path: path, what: "tensor \(MessageText.quoted(entry.name)) (data bytes \(entry.begin)..<\(entry.end))",
                                  needed: entry.end - entry.begin, available: dataSize - entry.begin)
             }
             position = entry.end

@@ -58,20 +58,20 @@ enum SafetensorsIndex {
             for (key, value) in contents.metadata where metadata[key] == nil { metadata[key] = value }
             for tensor in contents.tensors {
                 if let other = foundIn[tensor.name] {
-                    throw .shardMismatch(path: path, reason: "tensor '\(tensor.name)' is in both shard '\(other)' and shard '\(shard)'")
+                    throw .shardMismatch(path: path, reason: "tensor \(MessageText.quoted(tensor.name)) is in both shard \(MessageText.quoted(other)) and shard \(MessageText.quoted(shard))")
                 }
                 guard let listed = shardOf[tensor.name] else {
-                    throw .shardMismatch(path: path, reason: "shard '\(shard)' holds tensor '\(tensor.name)', which the weight_map does not list")
+                    throw .shardMismatch(path: path, reason: "shard \(MessageText.quoted(shard)) holds tensor \(MessageText.quoted(tensor.name)), which the weight_map does not list")
                 }
                 guard listed == shard else {
-                    throw .shardMismatch(path: path, reason: "the weight_map puts tensor '\(tensor.name)' in shard '\(listed)', but it is in shard '\(shard)'")
+                    throw .shardMismatch(path: path, reason: "the weight_map puts tensor \(MessageText.quoted(tensor.name)) in shard \(MessageText.quoted(listed)), but it is in shard \(MessageText.quoted(shard))")
                 }
                 foundIn[tensor.name] = shard
                 tensors.append(tensor)
             }
         }
         for (tensor, shard) in shardOf.sorted(by: { $0.key < $1.key }) where foundIn[tensor] == nil {
-            throw .shardMismatch(path: path, reason: "the weight_map puts tensor '\(tensor)' in shard '\(shard)', which does not hold it")
+            throw .shardMismatch(path: path, reason: "the weight_map puts tensor \(MessageText.quoted(tensor)) in shard \(MessageText.quoted(shard)), which does not hold it")
         }
         return SafetensorsFormat.Contents(tensors: tensors, metadata: metadata, fileSize: fileSize)
     }

@@ -19,7 +19,7 @@ enum SafetensorsWriter {
                 throw .cannotWrite(path: path, reason: "a tensor cannot be named __metadata__ (the header's metadata key)")
             }
             guard seen.insert(tensor.name).inserted else {
-                throw .cannotWrite(path: path, reason: "two tensors are named '\(tensor.name)'")
+                throw .cannotWrite(path: path, reason: "two tensors are named \(MessageText.quoted(tensor.name))")
             }
         }
         let ordered = tensors.sorted { left, right in

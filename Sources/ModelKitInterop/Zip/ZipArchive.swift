@@ -162,7 +162,7 @@ struct ZipDirectoryParser {
             seen.insert(member.name)
             let (end, overflow) = member.dataOffset.addingReportingOverflow(member.compressedSize)
             guard !overflow, end <= directory.offset else {
-                throw .corrupt(path: path, reason: "member '\(member.name)' claims \(member.compressedSize) bytes at offset "
+                throw .corrupt(path: path, reason: "member \(MessageText.quoted(member.name)) claims \(member.compressedSize) bytes at offset "
                     + "\(member.dataOffset), past the central directory at \(directory.offset) (a lying size)")
             }
             spans.append((headerOffset, end, member.name))
@@ -174,7 +174,7 @@ struct ZipDirectoryParser {
         // Overlapping members let a small archive expand many times over (the "overlapping files" zip bomb).
         spans.sort { $0.start < $1.start }
         for (first, second) in zip(spans, spans.dropFirst()) where first.end > second.start {
-            throw .corrupt(path: path, reason: "members '\(first.name)' and '\(second.name)' overlap")
+            throw .corrupt(path: path, reason: "members \(MessageText.quoted(first.name)) and \(MessageText.quoted(second.name)) overlap")
         }
         return members
     }
@@ -272,9 +272,9 @@ struct ZipDirectoryParser {
         // ZIP64: the extra field holds 64-bit values for exactly the fields saturated at 0xFFFFFFFF, in this order.
         if compressedSize == 0xFFFF_FFFF || uncompressedSize == 0xFFFF_FFFF || headerOffset == 0xFFFF_FFFF {
             var zip64 = try zip64Field(in: extra, member: name)
-            if uncompressedSize == 0xFFFF_FFFF { uncompressedSize = try read(&zip64, UInt64.self, "ZIP64 field of '\(name)'") }
-            if compressedSize == 0xFFFF_FFFF { compressedSize = try read(&zip64, UInt64.self, "ZIP64 field of '\(name)'") }
-            if headerOffset == 0xFFFF_FFFF { headerOffset = try read(&zip64, UInt64.self, "ZIP64 field of '\(name)'") }
+            if uncompressedSize == 0xFFFF_FFFF { uncompressedSize = try read(&zip64, UInt64.self, "ZIP64 field of \(MessageText.quoted(name))") }
+            if compressedSize == 0xFFFF_FFFF { compressedSize = try read(&zip64, UInt64.self, "ZIP64 field of \(MessageText.quoted(name))") }
+            if headerOffset == 0xFFFF_FFFF { headerOffset = try read(&zip64, UInt64.self, "ZIP64 field of \(MessageText.quoted(name))") }
         }
         let method: ZipArchive.Member.Method
         switch methodCode {
@@ -284,7 +284,7 @@ struct ZipDirectoryParser {
         }
         guard let compressed = Int(exactly: compressedSize), let uncompressed = Int(exactly: uncompressedSize),
               let localOffset = Int(exactly: headerOffset), compressed <= bytes.count, localOffset < bytes.count else {
-            throw .corrupt(path: path, reason: "member '\(name)' records sizes or an offset beyond the \(bytes.count)-byte file")
+            throw .corrupt(path: path, reason: "member \(MessageText.quoted(name)) records sizes or an offset beyond the \(bytes.count)-byte file")
         }
         try checkDeclaredSize(name: name, method: method, compressed: compressed, uncompressed: uncompressed)
         let dataOffset = try localDataOffset(at: localOffset, name: name, nameBytes: nameBytes, methodCode: methodCode)
@@ -318,7 +318,7 @@ struct ZipDirectoryParser {
     /// Checks the member's local header against the central entry and returns where its data begins.
     private func localDataOffset(at offset: Int, name: String, nameBytes: UnsafeRawBufferPointer,
                                  methodCode: UInt16) throws(ZipArchiveError) -> Int {
-        let what = "local header of '\(name)'"
+        let what = "local header of \(MessageText.quoted(name))"
         var reader = ByteReader(bytes, offset: offset)
         guard try read(&reader, UInt32.self, what) == Self.localSignature else {
             throw .corrupt(path: path, reason: "the \(what) at offset \(offset) has a bad signature")
@@ -341,12 +341,12 @@ struct ZipDirectoryParser {
     private func zip64Field(in extra: UnsafeRawBufferPointer, member: String) throws(ZipArchiveError) -> ByteReader {
         var reader = ByteReader(extra)
         while reader.remaining >= 4 {
-            let id = try read(&reader, UInt16.self, "extra field of '\(member)'")
-            let length = Int(try read(&reader, UInt16.self, "extra field of '\(member)'"))
-            let body = try bytesAt(&reader, length, "extra field of '\(member)'")
+            let id = try read(&reader, UInt16.self, "extra field of \(MessageText.quoted(member))")
+            let length = Int(try read(&reader, UInt16.self, "extra field of \(MessageText.quoted(member))"))
+            let body = try bytesAt(&reader, length, "extra field of \(MessageText.quoted(member))")
             if id == 0x0001 { return ByteReader(body) }
         }
-        throw .corrupt(path: path, reason: "member '\(member)' has 64-bit sizes but no ZIP64 extra field")
+        throw .corrupt(path: path, reason: "member \(MessageText.quoted(member)) has 64-bit sizes but no ZIP64 extra field")
     }
 
     private func notZipOrTruncated(reason: String) -> ZipArchiveError {

@@ -1,3 +1,4 @@
+import ModelKitCore
 import ModelKitFormat
 
 /// Why a zip archive (`.npz`, a `torch.save` zip, a `.keras` file) or one of its members could not be read.
@@ -43,25 +44,25 @@ public enum ZipArchiveError: Error, Sendable, CustomStringConvertible {
         case .corrupt(let path, let reason):
             return "\(path): corrupt zip archive: \(reason)"
         case .unsupported(let path, let member, let feature):
-            return "\(path)\(member.map { ": member '\($0)'" } ?? ""): unsupported zip feature: \(feature)"
+            return "\(path)\(member.map { ": member \(MessageText.quoted($0))" } ?? ""): unsupported zip feature: \(feature)"
         case .unsafeMemberName(let path, let member, let reason):
-            return "\(path): refusing member '\(member)': \(reason); this archive may be malicious"
+            return "\(path): refusing member \(MessageText.quoted(member)): \(reason); this archive may be malicious"
         case .duplicateMember(let path, let member):
-            return "\(path): member '\(member)' appears more than once; which one is meant is ambiguous"
+            return "\(path): member \(MessageText.quoted(member)) appears more than once; which one is meant is ambiguous"
         case .memberTooLarge(let path, let member, let declared, let limit, let why):
-            return "\(path): member '\(member)' declares \(declared) uncompressed bytes, more than the limit of \(limit) "
+            return "\(path): member \(MessageText.quoted(member)) declares \(declared) uncompressed bytes, more than the limit of \(limit) "
                 + "(\(why)); a zip bomb or a damaged archive"
         case .sizeMismatch(let path, let member, let declared, let actual):
-            return "\(path): member '\(member)' declares \(declared) uncompressed bytes but holds \(actual); "
+            return "\(path): member \(MessageText.quoted(member)) declares \(declared) uncompressed bytes but holds \(actual); "
                 + "the archive is damaged"
         case .checksumMismatch(let path, let member, let expected, let actual):
-            return "\(path): member '\(member)' fails its CRC-32 check (recorded \(CRC32.hex(expected)), "
+            return "\(path): member \(MessageText.quoted(member)) fails its CRC-32 check (recorded \(CRC32.hex(expected)), "
                 + "computed \(CRC32.hex(actual))); the archive is damaged, download or copy it again"
         case .corruptMember(let path, let member, let reason):
-            return "\(path): member '\(member)' has damaged compressed data: \(reason)"
+            return "\(path): member \(MessageText.quoted(member)) has damaged compressed data: \(reason)"
         case .memberNotFound(let path, let member, let available):
-            let list = available.isEmpty ? "none" : available.map { "'\($0)'" }.joined(separator: ", ")
-            return "\(path): no member '\(member)'; the archive holds: \(list)"
+            let list = available.isEmpty ? "none" : MessageText.list(available.map { MessageText.quoted($0) })
+            return "\(path): no member \(MessageText.quoted(member)); the archive holds: \(list)"
         }
     }
 }

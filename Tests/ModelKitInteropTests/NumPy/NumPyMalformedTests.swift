@@ -38,7 +38,7 @@ final class NumPyMalformedTests: XCTestCase {
         ("x.npy", ["git-lfs pointer"]),
         ("evil_member.npz", ["refusing member '../evil.npy'", "'..'"]),
         ("absolute_member.npz", ["refusing member '/etc/evil.npy'", "absolute"]),
-        ("backslash_member.npz", ["refusing member 'dir\\evil.npy'", "backslash"]),
+        ("backslash_member.npz", ["refusing member 'dir\\\\evil.npy'", "backslash"]),
         ("duplicate_member.npz", ["member 'a.npy' appears more than once"]),
         ("lying_size_stored.npz", ["member 'weights.npy'", "beyond the 272-byte file"]),
         ("lying_size_deflated.npz", ["member 'weights.npy' declares 136 uncompressed bytes", "more when inflated"]),

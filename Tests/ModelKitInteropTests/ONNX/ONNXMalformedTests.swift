@@ -135,7 +135,7 @@ final class ONNXMalformedTests: XCTestCase {
     }
 
     func test_OD3_namesFromTheFileCannotBreakTheMessageIntoLines() {
-        XCTAssertEqual(ONNXText.quoted("a\nb'c\u{7}"), "'a\\nb\\'c\\u{7}'")
-        XCTAssertEqual(ONNXText.quoted(String(repeating: "x", count: 500)).count, 123, "120 characters, an ellipsis, two quotes")
+        XCTAssertEqual(MessageText.quoted("a\nb'c\u{7}"), "'a\\nb\\'c\\u{7}'")
+        XCTAssertEqual(MessageText.quoted(String(repeating: "x", count: 500)).count, 123, "120 characters, an ellipsis, two quotes")
     }
 }
