@@ -14,8 +14,8 @@ final class PyTorchWriteTests: XCTestCase {
     }
 
     /// The weight as torch stores it: `[out, in]`.
-    func outIn(_ tensor: ModelTensor) -> Tensor {
-        tensor.layout == .inOut ? TorchStateDictWriter.transposed(tensor.tensor) : tensor.tensor
+    func outIn(_ tensor: ModelTensor) throws -> Tensor {
+        tensor.layout == .inOut ? try tensor.tensor.transposed2D() : tensor.tensor
     }
 
     func assertSameNetwork(_ read: Model, _ original: Model, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -26,7 +26,7 @@ final class PyTorchWriteTests: XCTestCase {
             let readWeight = try XCTUnwrap(read.parameter("weight", of: readLayer))
             let originalWeight = try XCTUnwrap(original.parameter("weight", of: originalLayer))
             XCTAssertEqual(readWeight.layout, .outIn, file: file, line: line)
-            XCTAssertTrue(readWeight.tensor.hasSameContents(as: outIn(originalWeight)), "\(originalWeight.name)", file: file, line: line)
+            XCTAssertTrue(readWeight.tensor.hasSameContents(as: try outIn(originalWeight)), "\(originalWeight.name)", file: file, line: line)
             let readBias = read.parameter("bias", of: readLayer)?.tensor, originalBias = original.parameter("bias", of: originalLayer)?.tensor
             XCTAssertEqual(readBias == nil, originalBias == nil, file: file, line: line)
             if let readBias, let originalBias {

@@ -54,35 +54,22 @@ enum TorchStateDictWriter {
         }
     }
 
-    /// The state dict entries for `model` and the architecture they follow.
+    /// The state dict entries for `model` and the architecture they follow: ``StateDictExport``'s names and
+    /// `[out, in]` weights, after checking that every dense parameter is floating point (`nn.Linear` holds nothing
+    /// else, and `load_state_dict` would refuse an integer tensor much later, in the user's Python).
     static func stateDict(for model: Model, path: String) throws(PyTorchError) -> ([Entry], Architecture) {
-        let architecture: Architecture
-        do { architecture = try Architecture(model: model) } catch {
-            throw .cannotExport(path: path, reason: "\(error)")
-        }
-        let indices = architecture.sequentialIndices
-        var entries: [Entry] = []
-        let denseLayers = model.layers.filter { $0.kind == .dense }
-        for (position, (layer, dense)) in zip(denseLayers, architecture.layers).enumerated() {
-            let module = indices[position]
-            // Architecture(model:) proved the weight exists, is a matrix and has a layout.
-            guard let weight = model.parameter("weight", of: layer), let layout = weight.layout else {
-                throw .cannotExport(path: path, reason: "layer \(MessageText.quoted(layer.name)) has no weight with a layout")
-            }
-            guard weight.tensor.dtype.isFloatingPoint else {
-                throw .cannotExport(path: path, reason: "weight \(MessageText.quoted(weight.name)) holds \(weight.tensor.dtype.rawValue) values; nn.Linear needs floating point")
-            }
-            let stored = layout == .outIn ? weight.tensor : transposed(weight.tensor)
-            entries.append(Entry(name: "\(module).weight", tensor: stored))
-            if let bias = model.parameter("bias", of: layer) {
-                guard bias.tensor.dtype.isFloatingPoint, bias.tensor.shape == [dense.outputFeatures] else {
-                    throw .cannotExport(path: path, reason: "bias \(MessageText.quoted(bias.name)) is \(bias.tensor.dtype.rawValue) \(bias.tensor.shape); "
-                                        + "nn.Linear needs a floating-point [\(dense.outputFeatures)]")
-                }
-                entries.append(Entry(name: "\(module).bias", tensor: bias.tensor))
+        for layer in model.layers where layer.kind == .dense {
+            for role in ["weight", "bias"] {
+                guard let parameter = model.parameter(role, of: layer), !parameter.tensor.dtype.isFloatingPoint else { continue }
+                throw .cannotExport(path: path, reason: "\(role) \(MessageText.quoted(parameter.name)) holds "
+                                    + "\(parameter.tensor.dtype.rawValue) values; nn.Linear needs floating point")
             }
         }
-        return (entries, architecture)
+        let exported: (tensors: [ModelTensor], architecture: Architecture)
+        do { exported = try StateDictExport.tensors(of: model) } catch {
+            throw .cannotExport(path: path, reason: error.description)
+        }
+        return (exported.tensors.map { Entry(name: $0.name, tensor: $0.tensor) }, exported.architecture)
     }
 
     /// `data.pkl`: an `OrderedDict` of name → `_rebuild_tensor_v2(storage, 0, size, stride, False, OrderedDict())`,
@@ -163,21 +150,6 @@ enum TorchStateDictWriter {
             product *= max(dimensions[axis], 1)
         }
         return strides
-    }
-
-    /// A `[rows, columns]` matrix as `[columns, rows]`, moving whole elements of any dtype.
-    static func transposed(_ matrix: Tensor) -> Tensor {
-        let rows = matrix.shape.dimensions[0], columns = matrix.shape.dimensions[1]
-        let size = matrix.dtype.byteSize
-        let source = matrix.bytes
-        return Tensor.make(dtype: matrix.dtype, shape: [columns, rows]) { output in
-            guard let target = output.baseAddress, let base = source.baseAddress else { return }
-            for row in 0..<rows {
-                for column in 0..<columns {
-                    (target + (column * rows + row) * size).copyMemory(from: base + (row * columns + column) * size, byteCount: size)
-                }
-            }
-        }
     }
 
     /// A deterministic 40-digit id derived from the contents, in the form torch writes (torch derives its own from
