@@ -79,7 +79,7 @@ public enum ModelIO {
     }
 
     /// Refuses flags that do not apply to `format`, rather than silently ignoring them.
-    private static func checkApplicable(_ options: LoadOptions, to format: ModelFormat, path: String) throws {
+    static func checkApplicable(_ options: LoadOptions, to format: ModelFormat, path: String) throws {
         func refuse(_ flag: String, _ reason: String) throws {
             throw ModelFileError(.invalidRequest, "\(flag) does not apply to \(format.displayName) files: \(reason)", path: path)
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelKit
+import ModelKitCore
 
 #if canImport(Glibc)
 import Glibc
@@ -45,10 +46,14 @@ struct ConvertCommand: ParsableCommand {
         let loaded: LoadedModel
         do {
             loaded = try ModelIO.load(input, options: options)
-        } catch let error as ONNXError where error.kind == .unsupported {
-            // Any ONNX model's weights still convert to a weight-only format, graph or not.
-            guard let format = ModelFormat(outputPath: output), [.safetensors, .npz].contains(format) else { throw error }
-            try ONNXWeightsExport.write(input: input, output: output, format: format, dtype: dtype?.dtype, graphError: error)
+        } catch {
+            // A file that holds tensors but no network ModelKit can map (weights without --arch, an LLM, an ONNX graph
+            // that is not a dense chain) still converts to a weight-only format, tensor by tensor. A damaged file
+            // fails to give its tensors too, and then the first error stands.
+            guard options.architecture == nil, options.weightLayout == nil, options.outputName == nil,
+                  let format = ModelFormat(outputPath: output), [.safetensors, .npz].contains(format),
+                  let tensors = try? ModelIO.loadTensors(input, options: options) else { throw error }
+            try TensorsOnlyExport.write(tensors, to: output, format: format, dtype: dtype?.dtype, whyNoLayers: error)
             return
         }
         for note in loaded.notes { printToStandardError("note: \(note)") }
@@ -71,10 +76,10 @@ enum PrecisionArgument: String, ExpressibleByArgument, CaseIterable {
     var dtype: DType { DType(name: rawValue) ?? .float32 }
 }
 
-/// Writes every initializer of an ONNX graph that ModelKit cannot map to layers, as plain named tensors.
-enum ONNXWeightsExport {
-    static func write(input: String, output: String, format: ModelFormat, dtype: DType?, graphError: ONNXError) throws {
-        var tensors = try ONNXFormat.readWeights(path: input)
+/// Writes a file's tensors without layers, under their own names, for inputs that do not map to a network.
+enum TensorsOnlyExport {
+    static func write(_ source: [ModelTensor], to output: String, format: ModelFormat, dtype: DType?, whyNoLayers: any Error) throws {
+        var tensors = source
         if let dtype {
             tensors = try tensors.map { entry in
                 guard entry.tensor.dtype.isFloatingPoint else { return entry }
@@ -83,9 +88,11 @@ enum ONNXWeightsExport {
                 return copy
             }
         }
-        printToStandardError("note: the graph does not map to dense layers (\(graphError.message)); writing its \(tensors.count) initializers as they are, without layers")
+        let reason = (whyNoLayers as? ONNXError).map { "the graph does not map to dense layers (\($0.message))" } ?? "\(whyNoLayers)"
+        printToStandardError("note: \(reason); writing its \(tensors.count) tensors as they are, without layers")
         switch format {
-        case .safetensors: try SafetensorsFormat.writeTensors(tensors, metadata: ["format": "onnx"], to: output)
+        // "pt" is the framework tag Hugging Face loaders require; the names are the file's own.
+        case .safetensors: try SafetensorsFormat.writeTensors(tensors, metadata: ["format": "pt"], to: output)
         default: try NumPyFile.writeArchive(tensors.map { ($0.name, $0.tensor) }, to: output)
         }
         printToStandardError("wrote \(output) (\(tensors.count) tensors)")
@@ -104,7 +111,8 @@ enum SameFile {
     }
 }
 
-/// Diagnostics go to standard error so that standard output stays machine-readable.
+/// Diagnostics go to standard error so that standard output stays machine-readable; one line each, with anything a
+/// file put into them (names, metadata) escaped.
 func printToStandardError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    FileHandle.standardError.write(Data((MessageText.oneLine(text) + "\n").utf8))
 }

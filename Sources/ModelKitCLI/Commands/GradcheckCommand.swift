@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelKit
+import ModelKitCore
 
 /// `modelkit gradcheck MODEL`: compares the analytic gradient of every parameter with central finite differences
 /// in float64 and prints the worst relative error per layer.
@@ -60,12 +61,12 @@ struct GradcheckCommand: ParsableCommand {
             table.append([entry.layer, entry.tensor, "\(entry.checkedElements)", String(format: "%.2e", entry.worstRelativeError),
                           String(format: "%.6g", entry.analytic), String(format: "%.6g", entry.numeric)])
         }
-        print("\(model): \(lossFunction.rawValue) loss, \(batch.rows) rows, float64 central differences")
+        print("\(MessageText.oneLine(model)): \(lossFunction.rawValue) loss, \(batch.rows) rows, float64 central differences")
         print(TextTable.render(table, rightAligned: [2, 3, 4, 5]).joined(separator: "\n"))
         print("")
         for layer in result.worstByLayer {
             let verdict = layer.worstRelativeError <= tolerance ? "ok" : "FAILED"
-            print("\(layer.layer): worst relative error \(String(format: "%.2e", layer.worstRelativeError)) \(verdict)")
+            print("\(MessageText.oneLine(layer.layer)): worst relative error \(String(format: "%.2e", layer.worstRelativeError)) \(verdict)")
         }
         if result.worstRelativeError > tolerance {
             throw ModelFileError(.invalidRequest, "gradient check failed: worst relative error \(String(format: "%.2e", result.worstRelativeError)) exceeds \(tolerance)", path: model)

@@ -1,4 +1,5 @@
 import Foundation
+import ModelKitCore
 
 #if canImport(Glibc)
 import Glibc
@@ -49,7 +50,7 @@ final class TrainingProgress {
 
     /// A message on its own line (clearing a bar in progress).
     func message(_ text: String) {
-        write((isTerminal ? "\r\u{1B}[2K" : "") + text + "\n")
+        write((isTerminal ? "\r\u{1B}[2K" : "") + MessageText.oneLine(text) + "\n")
     }
 
     private func write(_ text: String) {
