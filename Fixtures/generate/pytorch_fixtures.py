@@ -312,6 +312,23 @@ def write_valid(torch, models: Path, expected: Path) -> None:
         torch.jit.save(scripted, str(models / "torchscript.pt"))
     log("  wrote legacy.pt (pre-1.6 format) and torchscript.pt (torch.jit.save)")
 
+    # The legacy format (every torch before 1.6, and torch.save(..., _use_new_zipfile_serialization=False) today):
+    # magic, protocol and sys_info pickles, the object's pickle, the storage keys, then each storage's element
+    # count and bytes. ModelKit reads it like the zip archive.
+    write_json(expected / "legacy.json", expected_document(torch, path, "torch.save(state_dict, _use_new_zipfile_serialization=False)",
+                                                           {"": torch.load(path, weights_only=True)}))
+    for stem, value, made_by in (("legacy_views", views, "torch.save(views, _use_new_zipfile_serialization=False)"),
+                                 ("legacy_dtypes", dtypes, "torch.save(dtypes, _use_new_zipfile_serialization=False)"),
+                                 ("legacy_checkpoint", checkpoint, "torch.save(checkpoint, _use_new_zipfile_serialization=False)")):
+        path = models / f"{stem}.pt"
+        torch_save(torch, value, path, _use_new_zipfile_serialization=False)
+        make_legacy_deterministic(torch, path, value)
+        reread = torch.load(path, weights_only=True)
+        sections = ({"model": reread["model"], "optimizer.state.0": reread["optimizer"]["state"][0]}
+                    if stem == "legacy_checkpoint" else {"": reread})
+        write_json(expected / f"{stem}.json", expected_document(torch, path, made_by, sections))
+    log("  wrote legacy_views.pt, legacy_dtypes.pt, legacy_checkpoint.pt (pre-1.6 format)")
+
     # The existing example (written by generate.py): record what torch reads from it.
     path = models / "example_state_dict.pt"
     write_json(expected / "example_state_dict.json",
@@ -425,29 +442,68 @@ def opcode_pickle() -> bytes:
 
 
 def make_legacy_deterministic(torch, path: Path, state) -> None:
-    """The legacy format names storages by their memory address (str(storage._cdata)), so two runs differ. Each key
-    is renamed to its index (protocol 2 pickles hold no byte offsets, so lengths may change), and torch must still
-    read the same tensors."""
+    """The legacy format names storages by their memory address (str(storage._cdata)) and writes them in the sorted
+    order of those names, so two runs differ. Each key is renamed to the index of its first use in the object's
+    pickle and the storages are written in that order (protocol 2 pickles hold no byte offsets, so lengths may
+    change); torch must still read the same values."""
     import pickletools
     data = path.read_bytes()
     stream = io.BytesIO(data)
     pickles = []
-    while stream.tell() < len(data):
+    for _ in range(5):  # magic, protocol, sys_info, the object, the storage keys
         start = stream.tell()
         for _opcode, _argument, _position in pickletools.genops(stream):
             pass
         pickles.append(data[start:stream.tell()])
-        if len(pickles) == 5:
-            break
-    keys = pickle.loads(pickles[4])  # the storage keys: a plain list of strings
-    for index, key in enumerate(keys):
-        replacement = str(index)
-        encoded = lambda text: b"X" + struct.pack("<I", len(text)) + text.encode()
-        assert data.count(encoded(key)) >= 2, key
-        data = data.replace(encoded(key), encoded(replacement))
-    path.write_bytes(data)
-    reread = torch.load(path, weights_only=True)
-    assert list(reread) == list(state) and all(torch.equal(reread[k], state[k]) for k in state)
+    body = data[stream.tell():]
+    keys = pickle.loads(pickles[4])
+    sizes = {"FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2, "DoubleStorage": 8, "LongStorage": 8,
+             "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1, "BoolStorage": 1}
+    element_size, order = {}, []
+
+    class Scanner(pickle.Unpickler):  # only ever run on a file torch itself just wrote
+        def find_class(self, module, name):
+            if module == "torch" and name in sizes:
+                return name
+            if module == "torch._utils":
+                return lambda *args: None
+            return super().find_class(module, name)
+
+        def persistent_load(self, pid):
+            _kind, storage_type, key, _location, _count, view = pid
+            assert view is None, pid
+            element_size[key] = sizes[storage_type]
+            if key not in order:
+                order.append(key)
+
+    Scanner(io.BytesIO(pickles[3])).load()
+    assert sorted(order) == sorted(keys), (order, keys)
+    blocks, offset = {}, 0
+    for key in keys:  # each storage: its element count (int64) and its bytes
+        count, = struct.unpack_from("<q", body, offset)
+        blocks[key] = body[offset:offset + 8 + count * element_size[key]]
+        offset += len(blocks[key])
+    assert offset == len(body), (offset, len(body))
+    encoded = lambda text: b"X" + struct.pack("<I", len(text)) + text.encode()
+    main = pickles[3]
+    for index, key in enumerate(order):
+        assert main.count(encoded(key)) >= 1, key
+        main = main.replace(encoded(key), encoded(str(index)))
+    renamed_keys = pickle.dumps([str(index) for index in range(len(order))], protocol=2)
+    path.write_bytes(pickles[0] + pickles[1] + pickles[2] + main + renamed_keys + b"".join(blocks[key] for key in order))
+    assert same_values(torch, torch.load(path, weights_only=True), state), path
+
+
+def same_values(torch, a, b) -> bool:
+    """Deep equality of what torch.load returns: tensors by dtype, shape and values; containers by their items."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype
+                and a.shape == b.shape and torch.equal(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(same_values(torch, a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_values(torch, x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def storage_keys_and_sizes(members, prefix: str) -> dict[str, int]:

@@ -56,13 +56,7 @@ final class PyTorchSecurityTests: XCTestCase {
         XCTAssertEqual(offset, 2, "the GLOBAL right after PROTO")
     }
 
-    func test_P1_legacyAndTorchScriptFilesSayHowToResave() throws {
-        let legacy = try TorchFixture.model("legacy.pt")
-        let legacyError = TorchFixture.error { _ = try PyTorchFormat.readStateDict(path: legacy) }
-        guard case .legacyFormat? = legacyError else { return XCTFail("\(String(describing: legacyError))") }
-        XCTAssertEqual(legacyError?.description, "\(legacy): the legacy PyTorch format (before torch 1.6) is not supported; "
-                       + "re-save it with torch.save(model.state_dict(), path) (torch ≥ 1.6 writes the zip format by default)")
-
+    func test_P1_torchScriptFilesSayHowToResave() throws {
         let script = try TorchFixture.model("torchscript.pt")
         let scriptError = TorchFixture.error { _ = try PyTorchFormat.listKeys(path: script) }
         guard case .torchScript? = scriptError else { return XCTFail("\(String(describing: scriptError))") }
@@ -82,7 +76,7 @@ final class PyTorchSecurityTests: XCTestCase {
     /// The class of each problem, which the CLI turns into an exit code.
     func test_P1_errorKinds() throws {
         let cases: [(String, ModelFileError.Kind)] = [
-            ("malformed/torch/evil_os_system.pt", .unsupported), ("models/torch/legacy.pt", .unsupported),
+            ("malformed/torch/evil_os_system.pt", .unsupported),
             ("models/torch/torchscript.pt", .unsupported), ("malformed/torch/zip_dotdot.pt", .corrupt),
             ("malformed/torch/missing_storage.pt", .corrupt), ("malformed/torch/truncated_tail.pt", .corrupt),
             ("malformed/torch/no_data_pkl.pt", .notThisFormat), ("models/numpy/stored.npz", .notThisFormat),

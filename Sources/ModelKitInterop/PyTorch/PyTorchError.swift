@@ -14,8 +14,9 @@ public enum PyTorchError: Error, Sendable, CustomStringConvertible {
     case notPyTorch(path: String, detected: String)
     /// A zip archive without `<archive>/data.pkl`.
     case notATorchArchive(path: String, members: [String])
-    /// The pre-1.6 format (a raw pickle stream starting with torch's magic number).
-    case legacyFormat(path: String)
+    /// A file in the pre-1.6 format (a pickle stream starting with torch's magic number, then raw storages) whose
+    /// stream is damaged: `reason` says where.
+    case legacyFormat(path: String, reason: String)
     /// A TorchScript archive (`torch.jit.save`), which holds code.
     case torchScript(path: String)
     /// A raw pickle that is not a legacy `torch.save` file.
@@ -62,8 +63,8 @@ public enum PyTorchError: Error, Sendable, CustomStringConvertible {
         case .archive(.checksumMismatch): .checksumMismatch
         case .archive(.unsupported): .unsupported
         case .archive: .corrupt
-        case .legacyFormat, .torchScript, .refusedGlobal, .unsupportedOpcode, .unsupportedDType: .unsupported
-        case .malformedPickle, .pickleLimit, .invalidByteOrder, .missingStorage, .storageSizeMismatch, .invalidTensorView: .corrupt
+        case .torchScript, .refusedGlobal, .unsupportedOpcode, .unsupportedDType: .unsupported
+        case .legacyFormat, .malformedPickle, .pickleLimit, .invalidByteOrder, .missingStorage, .storageSizeMismatch, .invalidTensorView: .corrupt
         case .keyNotFound, .notAStateDict, .missingArchitecture, .architecture, .binding, .cannotExport: .invalidRequest
         }
     }
@@ -83,8 +84,8 @@ public enum PyTorchError: Error, Sendable, CustomStringConvertible {
             let shown = members.prefix(8).map { "'\($0)'" }.joined(separator: ", ") + (members.count > 8 ? ", …" : "")
             return "\(path): a zip archive but not a torch.save file: there is no '<archive>/data.pkl' member "
                 + "(it holds \(members.isEmpty ? "nothing" : shown))"
-        case .legacyFormat(let path):
-            return "\(path): the legacy PyTorch format (before torch 1.6) is not supported; \(Self.resaveAdvice)"
+        case .legacyFormat(let path, let reason):
+            return "\(path): damaged legacy torch.save file (the format before torch 1.6): \(reason)"
         case .torchScript(let path):
             return "\(path): a TorchScript archive (torch.jit.save) is not supported: it holds code, not just weights; "
                 + "load it in Python and save the weights with torch.save(model.state_dict(), path) (torch ≥ 1.6)"

@@ -146,7 +146,7 @@ public enum PyTorchFormat {
         if let note = stateDict.note { notes.append(note) }
         if archive.byteOrder == .big { notes.append("the archive is big-endian; its tensors were byte-swapped") }
         return LoadedStateDict(tensors: tensors, notes: notes, embeddedArchitecture: stateDict.embeddedArchitecture,
-                               version: archive.version, fileSize: archive.zip.storage.bytes.count)
+                               version: archive.version, fileSize: archive.fileSize)
     }
 
     /// An `--arch` value with the linear sizes the weight matrices give in natural name order (`[out, in]`, as

@@ -192,16 +192,22 @@ extension RestrictedUnpickler {
         heap.dicts[index].attributes = state
     }
 
-    /// A `('storage', storage_type, key, location, count)` persistent id.
+    /// A `('storage', storage_type, key, location, count)` persistent id, or the legacy format's
+    /// `('storage', storage_type, key, location, count, view_metadata)` with `view_metadata` `None` (what every
+    /// torch since 0.4 writes).
     mutating func persistentLoad(_ id: PickleValue) throws(PyTorchError) -> PickleValue {
         guard allowsStorages else {
             throw fail("a storage reference (BINPERSID) outside a torch.save archive, which has no storages to give")
         }
-        guard case .tuple(let index) = id, heap.tuples[index].count == 5,
+        guard case .tuple(let index) = id, [5, 6].contains(heap.tuples[index].count),
               case .string("storage") = heap.tuples[index][0] else {
             throw fail("a persistent id must be ('storage', storage_type, key, location, numel)")
         }
         let fields = heap.tuples[index]
+        if fields.count == 6, fields[5] != .none {
+            throw fail("a storage reference that is a view of another storage (legacy view_metadata, torch before "
+                       + "0.4); re-save the file with a current torch.save")
+        }
         guard case .global(.storageType(let type)) = fields[1] else {
             throw fail("a storage reference's type is \(PickleDescriber.withArticle(fields[1].kindName)), not a torch storage class")
         }

@@ -39,6 +39,16 @@ struct RestrictedUnpickler {
         return (root, machine.heap)
     }
 
+    /// Like ``load(_:source:allowsStorages:limits:)`` for a pickle that more data follows (the legacy `torch.save`
+    /// stream is several pickles, then raw storages): also returns how many bytes the pickle took, STOP included.
+    static func loadPrefix(_ bytes: UnsafeRawBufferPointer, source: String, allowsStorages: Bool,
+                           limits: Limits = Limits()) throws(PyTorchError) -> (root: PickleValue, heap: PickleHeap, length: Int) {
+        var machine = RestrictedUnpickler(reader: ByteReader(bytes), source: source, allowsStorages: allowsStorages,
+                                          limits: limits)
+        let root = try machine.run()
+        return (root, machine.heap, machine.reader.offset)
+    }
+
     // The state below is internal (not private) because the interpretation of calls lives in
     // RestrictedUnpickler+Calls.swift.
     private var reader: ByteReader

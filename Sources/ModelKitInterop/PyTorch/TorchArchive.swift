@@ -1,22 +1,29 @@
 import ModelKitCore
 import ModelKitFormat
 
-/// A `torch.save` file opened and unpickled: the zip (through the shared ``ZipArchive``), the object graph of
-/// `data.pkl`, and what the other records say (byte order, version).
+/// A `torch.save` file opened and unpickled: where its storages are, the object graph of its pickle, and what the
+/// other records say (byte order, version).
 ///
-/// Layout (torch ≥ 1.6): `<archive>/data.pkl`, `<archive>/data/<key>` (one record per storage, stored and 64-byte
-/// aligned), `<archive>/byteorder`, `<archive>/version`, `<archive>/.data/serialization_id`. `<archive>` is the
-/// first path component of the first member, whatever it is called (torch uses the file's stem, or `archive`).
+/// Zip layout (torch ≥ 1.6): `<archive>/data.pkl`, `<archive>/data/<key>` (one record per storage, stored and
+/// 64-byte aligned), `<archive>/byteorder`, `<archive>/version`, `<archive>/.data/serialization_id`. `<archive>` is
+/// the first path component of the first member, whatever it is called (torch uses the file's stem, or `archive`).
+/// The legacy layout (every torch before 1.6) is read by `TorchArchive+Legacy.swift`.
 struct TorchArchive {
     /// How storages are laid out on disk.
     enum ByteOrder: String, Sendable {
         case little, big
     }
 
+    /// Where the storages' bytes are.
+    enum Records {
+        /// A zip archive; `prefix` is the first path component shared by the records.
+        case zip(ZipArchive, prefix: String)
+        /// The legacy stream: each storage key's bytes in the mapped file.
+        case legacy(TensorStorage, ranges: [String: Range<Int>])
+    }
+
     let path: String
-    let zip: ZipArchive
-    /// The first path component shared by the records.
-    let prefix: String
+    let records: Records
     let byteOrder: ByteOrder
     /// The `version` record (torch writes `3`), or `nil` when absent.
     let version: String?
@@ -41,6 +48,7 @@ struct TorchArchive {
         case .zip:
             break
         case .pickle:
+            if let legacy = try openLegacy(storage: storage, path: path, limits: limits) { return legacy }
             throw try rawPickleError(storage.bytes, path: path, limits: limits)
         default:
             throw .notPyTorch(path: path, detected: detected.rawValue)
@@ -66,7 +74,8 @@ struct TorchArchive {
             try RestrictedUnpickler.load(UnsafeRawBufferPointer(rebasing: pickle.storage.bytes[pickle.range]),
                                          source: "\(path)[\(dataMember.name)]", allowsStorages: true, limits: limits)
         }
-        return TorchArchive(path: path, zip: zip, prefix: prefix, byteOrder: byteOrder, version: version, root: root, heap: heap)
+        return TorchArchive(path: path, records: .zip(zip, prefix: prefix), byteOrder: byteOrder, version: version,
+                            root: root, heap: heap)
     }
 
     /// Whether `storage` holds a `torch.save` zip archive (or a TorchScript one): checks the member names only.
@@ -78,16 +87,37 @@ struct TorchArchive {
         return zip.member(named: "\(prefix)/data.pkl") != nil || zip.member(named: "\(prefix)/constants.pkl") != nil
     }
 
-    /// The name of the record holding storage `key`.
-    func storageRecordName(_ key: String) -> String { "\(prefix)/data/\(key)" }
+    /// The size of the whole file.
+    var fileSize: Int {
+        switch records {
+        case .zip(let zip, _): zip.storage.bytes.count
+        case .legacy(let storage, _): storage.bytes.count
+        }
+    }
 
-    /// The bytes of storage `key` (a view of the mapped file when stored), CRC-checked.
+    /// The name of the record holding storage `key`, for messages.
+    func storageRecordName(_ key: String) -> String {
+        switch records {
+        case .zip(_, let prefix): "\(prefix)/data/\(key)"
+        case .legacy: "storage \(key)"
+        }
+    }
+
+    /// The bytes of storage `key` (a view of the mapped file when stored), CRC-checked in a zip.
     ///
     /// - Throws: ``PyTorchError/missingStorage(path:tensor:record:)`` naming `tensor`, or an archive error.
     func storageContents(key: String, tensor: String) throws(PyTorchError) -> ZipMemberContents {
-        let name = storageRecordName(key)
-        guard let member = zip.member(named: name) else { throw .missingStorage(path: path, tensor: tensor, record: name) }
-        do { return try zip.contents(of: member) } catch { throw .archive(error) }
+        switch records {
+        case .zip(let zip, _):
+            let name = storageRecordName(key)
+            guard let member = zip.member(named: name) else { throw .missingStorage(path: path, tensor: tensor, record: name) }
+            do { return try zip.contents(of: member) } catch { throw .archive(error) }
+        case .legacy(let storage, let ranges):
+            guard let range = ranges[key] else {
+                throw .missingStorage(path: path, tensor: tensor, record: storageRecordName(key))
+            }
+            return ZipMemberContents(storage: storage, range: range)
+        }
     }
 
     // MARK: - Records
@@ -112,14 +142,12 @@ struct TorchArchive {
         return String(decoding: contents.copyBytes(), as: UTF8.self)
     }
 
-    /// The error for a file that is a raw pickle rather than a zip: legacy `torch.save`, or anything else.
+    /// The error for a file that is a raw pickle but neither a zip nor a legacy `torch.save` stream.
     ///
-    /// The first pickle is read with the same restricted unpickler, so a hostile one is refused naming its global,
-    /// and a legacy file is recognised by the magic number its first pickle holds.
+    /// The pickle is read with the same restricted unpickler, so a hostile one is refused naming its global.
     private static func rawPickleError(_ bytes: UnsafeRawBufferPointer, path: String,
                                        limits: RestrictedUnpickler.Limits) throws(PyTorchError) -> PyTorchError {
         let (root, heap) = try RestrictedUnpickler.load(bytes, source: path, allowsStorages: false, limits: limits)
-        if case .bigInt(let magic) = root, magic == legacyMagic { return .legacyFormat(path: path) }
         return .barePickle(path: path, holds: PickleDescriber.withArticle(PickleDescriber(heap: heap).summary(of: root)))
     }
 
