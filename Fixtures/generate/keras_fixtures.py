@@ -154,11 +154,24 @@ def legacy_leaky_model():
     return set_random_weights(model, 13)
 
 
+def flatten_model():
+    """A classifier of [3, 4] "images" that starts with Flatten, as the Keras MNIST examples do."""
+    layers = keras.layers
+    model = keras.Sequential([
+        keras.Input((3, 4)),
+        layers.Flatten(name="flatten"),
+        layers.Dense(8, activation="relu", name="hidden"),
+        layers.Dense(3, activation="softmax", name="probs"),
+    ], name="flatten")
+    return set_random_weights(model, 14)
+
+
 MODELS = {
     "example": (example_model, 50, 1),
     "zoo": (zoo_model, 7, 2),
     "functional": (functional_model, 7, 3),
     "leaky": (legacy_leaky_model, 5, 4),
+    "flatten": (flatten_model, 5, 5),
 }
 
 
@@ -169,9 +182,9 @@ def write_valid(models_dir, expected_dir):
     for name, (build, batch, seed) in MODELS.items():
         keras.utils.set_random_seed(0)
         model = build()
-        features = model.inputs[0].shape[1]
+        sample = tuple(model.inputs[0].shape[1:])
         rng = np.random.default_rng(100 + seed)
-        inputs = rng.normal(0, 1.5, (batch, features)).astype(np.float32)
+        inputs = rng.normal(0, 1.5, (batch, *sample)).astype(np.float32)
         if name == "example":  # the same batch as the torch fixtures, so the outputs are comparable
             inputs = np.load(ROOT / "Fixtures/expected/example/batch50.input.npy")
         outputs = np.asarray(model.predict(inputs, verbose=0), dtype=np.float32)

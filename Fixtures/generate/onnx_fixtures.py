@@ -335,6 +335,46 @@ def torch_opset17() -> None:
               f"{difference:.2g}")
 
 
+def torch_flatten() -> None:
+    """An MLP over [batch, 3, 4] "images" that starts with nn.Flatten, as both torch exporters write it: TorchScript
+    as Flatten(axis=1), dynamo as Reshape(x, [batch, 12]); and its state dict, whose Linear weights are '1.weight'
+    and '3.weight' because the Flatten is module 0."""
+    sys.path.insert(0, str(HERE))
+    import generate  # noqa: E402
+    torch = generate.make_deterministic()
+    warnings.filterwarnings("ignore")
+    torch.manual_seed(21)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3),
+                              torch.nn.Softmax(dim=1)).eval()
+    inputs = np.random.default_rng(21).standard_normal((5, 3, 4)).astype(np.float32)
+    with torch.no_grad():
+        reference = net(torch.from_numpy(inputs)).numpy()
+    save_npy(EXPECTED / "flatten.input.npy", inputs)
+    save_npy(EXPECTED / "flatten.output.npy", reference)
+    torch.save(net.state_dict(), str(VARIANTS / "flatten_state_dict.pt"))
+    for exporter, dynamo in (("torchscript", False), ("dynamo", True)):
+        name = f"flatten_{exporter}"
+        path = VARIANTS / f"{name}.onnx"
+        example = (torch.from_numpy(inputs),)
+        if dynamo:
+            torch.onnx.export(net, example, str(path), dynamo=True, input_names=["input"], output_names=["output"],
+                              opset_version=17, external_data=False, verbose=False)
+            proto = onnx.load(str(path))
+            generate.strip_stack_traces(proto)
+            onnx.save_model(proto, str(path))
+        else:
+            torch.onnx.export(net, example, str(path), dynamo=False, input_names=["input"], output_names=["output"],
+                              opset_version=17, dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+        proto = onnx.load(str(path))
+        onnx.checker.check_model(proto)
+        (result,) = run(path, inputs, ["output"])
+        difference = float(np.abs(result - reference).max())
+        if difference > 1e-5:
+            sys.exit(f"error: onnxruntime's output of {name} differs from torch's by {difference:.3g}")
+        ops = [node.op_type for node in proto.graph.node]
+        print(f"  {path.relative_to(ROOT)}: {', '.join(ops)}; |ort - torch| {difference:.2g}")
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Malformed corpus
 
@@ -559,6 +599,7 @@ the seeded inputs are in `Fixtures/expected/onnx/variants/<name>.input.npy` and 
 | `dtypes.onnx` | weights float16 (`raw_data`), bfloat16 (`int32_data`), float64 (`double_data`), a float32 bias in `float_data`, each `Cast` to float (`dtypes.w2_bf16.npy`, `dtypes.w3_f64.npy`: the stored values as numpy reads them) |
 | `external/model.onnx` | every initializer in `external/weights.bin` (onnx.save_model external data) |
 | `multi_output.onnx` | outputs `label` (int64 `ArgMax`), `probs`, `logits`, `aux` (`org.example::Scale`, which onnxruntime cannot run: the expected values come from the same graph without that branch) |
+| `flatten_torchscript.onnx`, `flatten_dynamo.onnx`, `flatten_state_dict.pt` | torch 2.15's exports of `Sequential(Flatten(), Linear(12, 8), ReLU(), Linear(8, 3), Softmax(1))` over `[batch, 3, 4]` inputs: `Flatten(axis=1)` (TorchScript), `Reshape(input, [5, 12])` with a fixed batch (dynamo); the state dict (`1.weight`, `3.weight`); expected: torch's outputs on `flatten.input.npy` |
 | `zoo_torchscript_opset17.onnx`, `zoo_dynamo_opset17.onnx` | torch 2.15's exports of the activation zoo at opset 17, where GELU is written out (`Div`, `Erf`, `Add`, `Mul`, `Mul`; tanh GELU with `Mul`s or `Pow`); expected on `Fixtures/expected/zoo/batch7.input.npy` |
 """
 
@@ -578,6 +619,7 @@ def main() -> None:
     (VARIANTS / "README.md").write_text(VARIANTS_README, encoding="utf-8")
     print("torch exports at opset 17")
     torch_opset17()
+    torch_flatten()
     print("malformed corpus")
     malformed()
 

@@ -13,6 +13,10 @@ enum KerasBridge {
         }
         let fileSize = (try? MappedFile.open(path).bytes.count) ?? 0
         var notes: [String] = []
+        if let sample = model.info.metadata["flattened_input_shape"], let features = model.info.inputShape.last ?? nil {
+            notes.append("the model's first layer flattens inputs of shape [batch, \(sample.dropFirst().dropLast())] to "
+                         + "[batch, \(features)]; the model takes [batch, \(features)] and flattens larger inputs the same way (row-major)")
+        }
         for tensor in model.tensors where tensor.tensor.hasNonFiniteValues {
             notes.append("tensor \(MessageText.quoted(tensor.name)) contains NaN or infinite values")
         }

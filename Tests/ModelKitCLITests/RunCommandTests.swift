@@ -116,4 +116,19 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(missing.exitCode, 1)
         XCTAssertTrue(missing.standardError.contains("no/such.npy"), missing.standardError)
     }
+
+    /// An MLP exported from `Sequential(Flatten(), Linear, …)` runs on the `[batch, 3, 4]` input torch saw.
+    func test_threeDimensionalInputRunsThroughALeadingFlatten() throws {
+        let directory = try FixturePaths.scratchDirectory(for: self)
+        let result = try BinaryRunner.run(["run", "Fixtures/models/onnx/variants/flatten_dynamo.onnx",
+                                           "--input", "Fixtures/expected/onnx/variants/flatten.input.npy",
+                                           "--output", directory + "/out.npy"])
+        XCTAssertEqual(result.exitCode, 0, result.standardError)
+        XCTAssertTrue(result.standardError.contains("input [5, 3, 4] is read as [5, 12]"), result.standardError)
+        assertClose(try readNpy(directory + "/out.npy").floatValues(), try floats("Fixtures/expected/onnx/variants/flatten.output.npy"),
+                    rtol: 1e-5, atol: 1e-6)
+        let wrong = try BinaryRunner.run(["run", model, "--input", "Fixtures/expected/onnx/variants/flatten.input.npy"])
+        XCTAssertEqual(wrong.exitCode, 1)
+        XCTAssertTrue(wrong.standardError.contains("each sample here holds 3×4 values, not 400"), wrong.standardError)
+    }
 }

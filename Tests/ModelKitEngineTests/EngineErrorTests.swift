@@ -111,3 +111,20 @@ final class EngineErrorTests: XCTestCase {
         XCTAssertTrue(caught?.description.contains("set model.input.shape to [null, FEATURES]") ?? false)
     }
 }
+
+/// Inputs of more than two dimensions are read row-major when each sample holds the model's features (what
+/// `nn.Flatten` does); otherwise the error says what each sample holds.
+final class FlattenedInputTests: XCTestCase {
+    func test_higherRankInputIsReadRowMajor() throws {
+        let model = SampleModels.dense([12, 3])
+        let session = try InferenceSession(model: model)
+        let values = (0..<24).map { Float($0) / 10 }
+        let flat = try session.predict(Tensor(float32: values, shape: [2, 12]))
+        let cube = try session.predict(Tensor(float32: values, shape: [2, 3, 4]))
+        XCTAssertEqual(try cube.floatValues(), try flat.floatValues())
+        XCTAssertEqual(cube.shape, [2, 3])
+        XCTAssertThrowsError(try session.predict(Tensor(float32: Array(values.prefix(20)), shape: [2, 2, 5]))) { error in
+            XCTAssertTrue("\(error)".contains("each sample here holds 2×5 values, not 12"), "\(error)")
+        }
+    }
+}

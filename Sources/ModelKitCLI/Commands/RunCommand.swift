@@ -45,10 +45,19 @@ struct RunCommand: ParsableCommand {
         for note in loaded.notes { printToStandardError("note: \(note)") }
         var inputs = try InputFile.read(path: input, arrayName: array)
         if inputs.shape.rank == 1 { inputs = try inputs.reshaped([1, inputs.shape.dimensions[0]]) }
-        guard inputs.shape.rank == 2 else {
+        guard inputs.shape.rank >= 2 else {
             throw ModelFileError(.invalidRequest, "input has shape \(inputs.shape); expected a 2-D [batch, features] array", path: input)
         }
-        if inputLayout == .featureMajor { inputs = try inputs.transposed2D() }
+        if inputLayout == .featureMajor {
+            guard inputs.shape.rank == 2 else {
+                throw ModelFileError(.invalidRequest, "input has shape \(inputs.shape); --input-layout feature-major takes a 2-D [features, batch] array", path: input)
+            }
+            inputs = try inputs.transposed2D()
+        }
+        if inputs.shape.rank > 2, let features = loaded.model.info.inputShape.last ?? nil,
+           inputs.shape.dimensions.dropFirst().reduce(1, *) == features {
+            printToStandardError("note: input \(inputs.shape) is read as [\(inputs.shape.dimensions[0]), \(features)] (each sample flattened row-major, as nn.Flatten does)")
+        }
         if inputs.dtype != .float32 {
             guard inputs.dtype != .bool else {
                 throw ModelFileError(.invalidRequest, "input dtype \(inputs.dtype.rawValue) is not numeric", path: input)

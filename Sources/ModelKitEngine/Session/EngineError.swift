@@ -44,7 +44,13 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidOption(let name, let value, let reason):
             return "option \(name) = \(value) is invalid: \(reason)"
         case .inputRank(let shape, let features):
-            return "input has shape \(shape), but the model expects a matrix [batch, \(features)]; reshape it to [batch, \(features)] (one row per sample)"
+            guard shape.rank > 2 else {
+                return "input has shape \(shape), but the model expects a matrix [batch, \(features)]; reshape it to [batch, \(features)] (one row per sample)"
+            }
+            let perSample = shape.dimensions.dropFirst().map(String.init).joined(separator: "×")
+            return "input has shape \(shape), but the model expects [batch, \(features)]: an input with more dimensions is "
+                + "flattened row-major (as nn.Flatten does), and each sample here holds \(perSample) values, not \(features); "
+                + "check that the input belongs to this model"
         case .inputFeatures(let shape, let features):
             var text = "input has shape \(shape), but the model expects [batch, \(features)]: rows have \(shape.dimensions.last ?? 0) features instead of \(features)"
             if shape.rank == 2, shape.dimensions[0] == features {

@@ -4,6 +4,10 @@ import ModelKitCore
 extension InferenceSession {
     /// Runs a `[batch, inputFeatures]` tensor of any floating-point dtype; returns float32 `[batch, outputFeatures]`.
     ///
+    /// An input with more dimensions, `[batch, d₁, …, dₖ]` with `d₁·…·dₖ = inputFeatures` (images for a network
+    /// that starts with PyTorch's `nn.Flatten` or Keras' `Flatten`), is read row-major as `[batch, inputFeatures]`,
+    /// which is exactly what those layers do; no copy is made.
+    ///
     /// ```swift
     /// let output = try session.predict(Tensor(float32: values, shape: [2, 400])) // shape [2, 2]
     /// ```
@@ -12,8 +16,10 @@ extension InferenceSession {
     ///   values (saying so when the input looks transposed), or another ``EngineError`` for a wrong rank or dtype.
     public func predict(_ input: Tensor) throws(EngineError) -> Tensor {
         guard input.dtype.isFloatingPoint else { throw .inputDType(input.dtype) }
-        guard input.shape.rank == 2 else { throw .inputRank(shape: input.shape, expectedFeatures: inputFeatures) }
-        guard input.shape.dimensions[1] == inputFeatures else {
+        guard input.shape.rank >= 2 else { throw .inputRank(shape: input.shape, expectedFeatures: inputFeatures) }
+        // The shape exists, so the product of its dimensions cannot overflow.
+        guard input.shape.dimensions.dropFirst().reduce(1, *) == inputFeatures else {
+            if input.shape.rank > 2 { throw .inputRank(shape: input.shape, expectedFeatures: inputFeatures) }
             throw .inputFeatures(shape: input.shape, expectedFeatures: inputFeatures)
         }
         let batchSize = input.shape.dimensions[0]

@@ -17,12 +17,15 @@ struct KerasModelConfig {
     var modelName: String
     /// The features of the `[batch, features]` input, when the config states them.
     var inputFeatures: Int?
-    /// The layers in the order data flows through them, `InputLayer`s removed.
+    /// The per-sample shape of an input of more than two dimensions that the model's first layer, a `Flatten`,
+    /// turns into `[batch, features]` (K22); `nil` for `[batch, features]` inputs.
+    var flattenedInput: [Int]?
+    /// The layers in the order data flows through them, `InputLayer`s and `Flatten`s removed.
     var layers: [KerasLayerConfig]
 
     /// The layer classes ModelKit builds (everything else is refused, K6).
     static let supportedClasses: Set<String> = ["InputLayer", "Dense", "Activation", "Dropout", "Softmax", "ReLU",
-                                                "LeakyReLU", "Identity"]
+                                                "LeakyReLU", "Identity", "Flatten"]
 
     /// Reads the config document `json`; `path` names the file in errors.
     init(_ json: JSONValue, path: String) throws(KerasError) {
@@ -39,28 +42,82 @@ struct KerasModelConfig {
         for (index, entry) in entries.enumerated() {
             layers.append(try Self.layer(entry, index: index, path: path))
         }
+        let chain: [KerasLayerConfig]
+        let inputShape: (shape: JSONValue, what: String)?
         switch className {
         case "Sequential":
-            var chain = layers
-            inputFeatures = nil
-            if let first = chain.first, first.className == "InputLayer" {
-                inputFeatures = try Self.features(of: first, path: path)
-                chain.removeFirst()
+            var sequence = layers
+            if let first = sequence.first, first.className == "InputLayer" {
+                inputShape = Self.shape(of: first)
+                sequence.removeFirst()
             } else if let stated = config["build_input_shape"] ?? top["build_config"]?["input_shape"] {
-                inputFeatures = try Self.features(shape: stated, what: "the build input shape", path: path)
+                inputShape = (stated, "the build input shape")
+            } else {
+                inputShape = nil
             }
-            if let misplaced = chain.first(where: { $0.className == "InputLayer" }) {
+            if let misplaced = sequence.first(where: { $0.className == "InputLayer" }) {
                 throw .unsupportedArchitecture(path: path, reason: "InputLayer \(MessageText.quoted(misplaced.name)) is not the first layer")
             }
-            self.layers = chain
+            chain = sequence
         case "Functional", "Model":
             let graph = try KerasFunctionalGraph(config: config, layers: layers, entries: entries, path: path)
-            inputFeatures = try Self.features(of: graph.input, path: path)
-            self.layers = graph.chain
+            inputShape = Self.shape(of: graph.input)
+            chain = graph.chain
         default:
             throw .refusedLayer(path: path, layer: modelName, className: className,
                                 reason: "only Sequential and Functional models are read (a subclassed model holds Python code)")
         }
+        // A Flatten first may take an input of any rank (K22); later ones see [batch, features] and change nothing.
+        let startsWithFlatten = chain.first?.className == "Flatten"
+        if let first = chain.first, startsWithFlatten {
+            let format = first.config["data_format"]?.stringValue ?? "channels_last"
+            guard format == "channels_last" else {
+                throw .unsupportedArchitecture(path: path, reason: "Flatten \(MessageText.quoted(first.name)) has data_format "
+                                               + "\(MessageText.quoted(format)), which reorders the input before flattening; only channels_last maps")
+            }
+        }
+        inputFeatures = nil
+        flattenedInput = nil
+        if let (shape, what) = inputShape {
+            if startsWithFlatten, let sample = try Self.sampleShape(shape, what: what, path: path), sample.count > 1 {
+                flattenedInput = sample
+                inputFeatures = sample.reduce(1, *)
+            } else {
+                inputFeatures = try Self.features(shape: shape, what: what, path: path)
+            }
+        }
+        self.layers = chain.filter { $0.className != "Flatten" }
+    }
+
+    /// An `InputLayer`'s shape: `batch_shape` (Keras 3), `batch_input_shape` (Keras 2) or `[None] + shape`.
+    static func shape(of input: KerasLayerConfig) -> (shape: JSONValue, what: String)? {
+        let what = "InputLayer \(MessageText.quoted(input.name))"
+        if let shape = input.config["batch_shape"] ?? input.config["batch_input_shape"], !shape.isNull { return (shape, what) }
+        if let shape = input.config["shape"]?.arrayValue { return (.array([.null] + shape), what) }
+        return nil
+    }
+
+    /// The dimensions after the batch of a `[batch, d₁, …]` shape when every one is a positive integer; `nil` when
+    /// one is `null` (unknown).
+    static func sampleShape(_ shape: JSONValue, what: String, path: String) throws(KerasError) -> [Int]? {
+        guard let dimensions = shape.arrayValue, dimensions.count >= 2 else {
+            throw .unsupportedArchitecture(path: path, reason: "\(what) is not a [batch, …] shape")
+        }
+        var sample: [Int] = []
+        var product = 1
+        for dimension in dimensions.dropFirst() {
+            if dimension.isNull { return nil }
+            guard let value = dimension.intValue, value > 0 else {
+                throw .invalidConfig(path: path, reason: "\(what): a dimension is not a positive integer")
+            }
+            let (next, overflow) = product.multipliedReportingOverflow(by: value)
+            guard !overflow, next <= 1 << 31 else {
+                throw .invalidConfig(path: path, reason: "\(what): the flattened input would have more than 2^31 features")
+            }
+            product = next
+            sample.append(value)
+        }
+        return sample
     }
 
     /// Parses one entry of `config.layers`, refusing code and custom objects first (K6, K7).
@@ -96,17 +153,6 @@ struct KerasModelConfig {
                                 reason: "it is a custom object (\(origin.joined(separator: ", "))), whose code is not in the file and is never run; "
                                     + "rebuild the model from built-in Keras layers")
         }
-    }
-
-    /// The features of an `InputLayer`: `batch_shape` (Keras 3), `batch_input_shape` (Keras 2) or `shape`.
-    static func features(of input: KerasLayerConfig, path: String) throws(KerasError) -> Int? {
-        if let shape = input.config["batch_shape"] ?? input.config["batch_input_shape"], !shape.isNull {
-            return try features(shape: shape, what: "InputLayer \(MessageText.quoted(input.name))", path: path)
-        }
-        if let shape = input.config["shape"]?.arrayValue {
-            return try features(shape: .array([.null] + shape), what: "InputLayer \(MessageText.quoted(input.name))", path: path)
-        }
-        return nil
     }
 
     /// The second entry of a `[batch, features]` shape (`null` when dynamic); any other rank is unsupported.

@@ -56,6 +56,9 @@ enum KerasModelBuilder {
         var metadata = ["keras_model_name": config.modelName, "keras_file_format": origin.fileFormat]
         if let version = origin.kerasVersion { metadata["keras_version"] = version }
         if let backend = origin.backend { metadata["keras_backend"] = backend }
+        if let sample = config.flattenedInput {
+            metadata["flattened_input_shape"] = "[" + sample.map(String.init).joined(separator: ", ") + "]"
+        }
         let info = ModelInfo(name: modelName(path), producer: origin.kerasVersion.map { "keras \($0)" } ?? "keras",
                              sourceFormat: "keras", inputShape: [nil, inputFeatures], metadata: metadata)
         return Model(info: info, layers: layers, tensors: tensors)

@@ -23,6 +23,9 @@ final class ONNXChainMapper {
     private(set) var outputValue = ""
     /// The feature count of the running value, when known.
     var features: Int?
+    /// For an input of more than two dimensions: its static batch (if any) and per-sample dimensions, which a
+    /// leading `Flatten` or `Reshape` must turn into `[batch, features]` (ONNXChainMapper+Flatten.swift).
+    var unflattenedInput: (batch: Int?, sample: [Int])?
     private var layerNames = Set<String>()
 
     /// The ops the walk understands (besides ``ONNXElementwise/ops``).
@@ -49,6 +52,7 @@ final class ONNXChainMapper {
         features = inputFeatures
 
         var value = input.name
+        if unflattenedInput != nil { value = try mapLeadingFlatten(of: input) }
         while value != output {
             let readers = unusedReaders(of: value)
             guard !readers.isEmpty else {
@@ -74,7 +78,7 @@ final class ONNXChainMapper {
         }
         let firstIn = model.layers.first { $0.kind == .dense }.flatMap(denseInputFeatures)
         model.info = ModelInfo(name: modelName(), producer: producer(), sourceFormat: "onnx",
-                               inputShape: [nil, inputFeatures ?? firstIn], inputDType: inputDType,
+                               inputShape: [nil, inputFeatures ?? flattenedFeatures ?? firstIn], inputDType: inputDType,
                                metadata: metadata())
         return (model, notes)
     }
@@ -142,6 +146,21 @@ final class ONNXChainMapper {
         }
         guard tensorType.hasShape else { return (dtype, nil) }
         let dims = tensorType.shape.dim
+        if dims.count > 2 {
+            let sample = dims.dropFirst().map { dim -> Int? in
+                if case .dimValue(let count)? = dim.value, count > 0 { return Int(exactly: count) }
+                return nil
+            }
+            var batch: Int?
+            if case .dimValue(let count)? = dims[0].value, count > 0 { batch = Int(exactly: count) }
+            guard sample.allSatisfy({ $0 != nil }) else {
+                throw ONNXError(.unsupported, "input \(name) has \(dims.count) dimensions \(Self.describe(dims)) and "
+                                + "not all of them after the batch are fixed; ModelKit maps [batch, features] inputs, "
+                                + "or inputs a leading Flatten turns into that", path: path)
+            }
+            unflattenedInput = (batch, sample.compactMap { $0 })
+            return (dtype, nil)
+        }
         guard dims.count == 2 else {
             throw ONNXError(.unsupported, "input \(name) has \(dims.count) dimensions "
                             + "\(Self.describe(dims)); ModelKit maps [batch, features] inputs only", path: path)
