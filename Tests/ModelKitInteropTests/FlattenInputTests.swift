@@ -6,7 +6,7 @@ import ModelKitTestSupport
 import XCTest
 
 /// Networks over `[batch, 3, 4]` inputs that start with a flatten (`nn.Flatten`, Keras `Flatten`), as every MNIST
-/// MLP tutorial writes them: the flatten becomes part of the input (Specs/interop/onnx.md OI13, keras.md K22), and
+/// MLP tutorial writes them: the flatten becomes part of the input (Specs/interop/onnx.md OI12, keras.md K22), and
 /// the engine reads larger inputs row-major. Expected values are torch's and Keras's own outputs.
 final class FlattenInputTests: XCTestCase {
     /// The `[5, 3, 4]` input and the `[5, 3]` outputs torch computed for the ONNX and state-dict fixtures.
@@ -17,7 +17,7 @@ final class FlattenInputTests: XCTestCase {
         return (input, try output.floatValues())
     }
 
-    func test_OI13_bothTorchExportersFlattenFirstAndMatchTorch() throws {
+    func test_OI12_bothTorchExportersFlattenFirstAndMatchTorch() throws {
         let (input, expected) = try torchReference()
         for (exporter, op) in [("torchscript", "Flatten"), ("dynamo", "Reshape")] {
             let loaded = try ONNXFormat.read(path: try ONNXTestSupport.model("variants/flatten_\(exporter).onnx"))
@@ -30,7 +30,7 @@ final class FlattenInputTests: XCTestCase {
         }
     }
 
-    func test_OI13_aFlattenThatIsNotAtAxisOneIsRefused() throws {
+    func test_OI12_aFlattenThatIsNotAtAxisOneIsRefused() throws {
         let source = try ONNXTestSupport.model("variants/flatten_torchscript.onnx")
         var proto = try Onnx_ModelProto(serializedBytes: Data(contentsOf: URL(fileURLWithPath: source)))
         XCTAssertEqual(proto.graph.node[0].opType, "Flatten")
