@@ -177,7 +177,14 @@ final class ONNXGraphRulesTests: XCTestCase {
         try assertRefused(tokens, "input 'input' is int64")
         var image = GraphBuilder(inputDims: [.dimParam("batch"), .dimValue(3), .dimValue(4)])
         image.node("Relu", ["input"], "output")
-        try assertRefused(image, "has 3 dimensions [batch, 3, 4]")
+        try assertRefused(image, "input 'input' of shape [batch, 3, 4] is read by 'output' (Relu); ModelKit maps [batch, features] inputs, or inputs that a first Flatten")
+        var dynamic = GraphBuilder(inputDims: [.dimParam("batch"), .dimParam("h"), .dimValue(4)])
+        dynamic.node("Flatten", ["input"], "output")
+        try assertRefused(dynamic, "has 3 dimensions [batch, h, 4] and not all of them after the batch are fixed")
+        var reshapedAway = GraphBuilder(inputDims: [.dimParam("batch"), .dimValue(3), .dimValue(4)])
+        reshapedAway.int64Initializer("shape", [3, -1])
+        reshapedAway.node("Reshape", ["input", "shape"], "output")
+        try assertRefused(reshapedAway, "reshapes input 'input' of shape [batch, 3, 4] to [3, -1]; only a flatten to [batch, 12] maps")
     }
 
     func test_OI4_fixedBatchAndSymbolicFeatures() throws {
