@@ -189,6 +189,32 @@ def make_quantized(models, expected):
             "fc2.weight max |w - dequantized|": float(np.abs(w2 - gguf.quants.dequantize(q2, QT.Q4_0)).max())}
 
 
+# Byte offsets of the f16 scale fields in each block (ggml-common.h): random bytes there could be NaN or infinite.
+SCALE_OFFSETS = {QT.Q4_1: (0, 2), QT.Q5_0: (0,), QT.Q5_1: (0, 2), QT.Q2_K: (80, 82), QT.Q3_K: (108,),
+                 QT.Q4_K: (0, 2), QT.Q5_K: (0, 2), QT.Q6_K: (208,)}
+
+
+def make_block_types(models, expected):
+    """One tensor per further block type ModelKit dequantizes: every other byte random (all bit patterns of the
+    quants, scales and masks), the f16 scales finite; expected values are gguf.quants.dequantize's."""
+    rng = np.random.default_rng(20261123)
+    tensors = []
+    for qtype, offsets in SCALE_OFFSETS.items():
+        block_elements, block_bytes = gguf.GGML_QUANT_SIZES[qtype]
+        rows, blocks_per_row = 3, 2
+        data = rng.integers(0, 256, size=(rows * blocks_per_row, block_bytes), dtype=np.uint8)
+        for offset in offsets:
+            scales = rng.normal(0, 0.05, size=rows * blocks_per_row).astype(np.float16)
+            data[:, offset:offset + 2] = scales.view(np.uint8).reshape(-1, 2)
+        data = data.reshape(rows, blocks_per_row * block_bytes)
+        tensors.append((f"{qtype.name.lower()}.weight", data, qtype))
+    write_gguf(models / "block_types.gguf", "mlp", [("general.name", "block types", VT.STRING, None)], tensors)
+    for tensor in GGUFReader(str(models / "block_types.gguf")).tensors:
+        values = gguf.quants.dequantize(np.asarray(tensor.data), tensor.tensor_type).astype(np.float32)
+        assert np.isfinite(values).all(), tensor.name
+        np.save(expected / f"block_types.{tensor.name}.npy", np.ascontiguousarray(values), allow_pickle=False)
+
+
 def make_dtypes(models, expected):
     """Every plain tensor type, 0 to 4 dimensions, an empty tensor, alignment 64; and the same file as version 2."""
     rng = np.random.default_rng(7)
@@ -464,6 +490,7 @@ def generate(root, check_exports_from, skip_export_check=False):
     quantization_error = make_quantized(models, expected)
     make_dtypes(models, expected)
     make_llm_like(models)
+    make_block_types(models, expected)
     views = {}
     for name in ["example_f32.gguf", "example_f16.gguf", "metadata_types.gguf", "quantized.gguf", "dtypes.gguf",
                  "dtypes_v2.gguf", "llm_like.gguf"]:

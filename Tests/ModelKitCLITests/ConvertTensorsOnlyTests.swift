@@ -27,6 +27,22 @@ final class ConvertTensorsOnlyTests: XCTestCase {
         }
     }
 
+    /// An LLM's GGUF (Q8_0, Q4_K and Q6_K tensors, no dense chain) becomes a safetensors file of dequantized
+    /// float32 tensors with llama.cpp's names.
+    func test_ggufLLMConvertsToSafetensorsDequantized() throws {
+        let output = try FixturePaths.scratchDirectory(for: self) + "/llm.safetensors"
+        let result = try BinaryRunner.run(["convert", "Fixtures/models/gguf/llm_like.gguf", output])
+        XCTAssertEqual(result.exitCode, 0, result.standardError)
+        let written = try ModelIO.loadTensors(output)
+        let source = try ModelIO.loadTensors(FixturePaths.fixture("models/gguf/llm_like.gguf"))
+        XCTAssertEqual(written.map(\.name).sorted(), source.map(\.name).sorted(), "safetensors sorts names")
+        XCTAssertEqual(written.first { $0.name == "blk.0.ffn_down.weight" }?.tensor.dtype, .float32)
+        for tensor in source {
+            let copy = try XCTUnwrap(written.first { $0.name == tensor.name })
+            XCTAssertTrue(copy.tensor.hasSameContents(as: tensor.tensor), tensor.name)
+        }
+    }
+
     func test_dtypeAppliesToTensorsOnlyConversion() throws {
         let output = try FixturePaths.scratchDirectory(for: self) + "/half.safetensors"
         let result = try BinaryRunner.run(["convert", "Fixtures/models/safetensors/example.safetensors", output, "--dtype", "float16"])

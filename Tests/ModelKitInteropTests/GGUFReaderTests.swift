@@ -137,9 +137,24 @@ final class GGUFReaderTests: XCTestCase {
         }
     }
 
+    /// Q4_1, Q5_0, Q5_1 and the K-quants Q2_K–Q6_K dequantize to exactly gguf-py's values: every quant, mask and
+    /// scale bit pattern (random bytes), finite f16 scales.
+    func test_G9_blockTypesEqualGGUFPyDequantization() throws {
+        let contents = try GGUFFormat.readContents(path: try GGUFFixtures.model("block_types.gguf"))
+        XCTAssertEqual(contents.tensors.map(\.name), ["q4_1.weight", "q5_0.weight", "q5_1.weight", "q2_k.weight",
+                                                      "q3_k.weight", "q4_k.weight", "q5_k.weight", "q6_k.weight"])
+        for entry in contents.tensors {
+            let expected = try NumPyFile.readArray(path: try GGUFFixtures.expected("block_types.\(entry.name).npy"))
+            XCTAssertEqual(entry.tensor.shape, expected.shape, entry.name)
+            let actual = entry.tensor.floatValues(), want = expected.floatValues()
+            let differing = zip(actual, want).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(differing, 0, "\(entry.name): \(differing) of \(want.count) values differ from gguf-py's")
+        }
+    }
+
     /// An LLM-like file: `readHeader` lists every tensor (Q4_K and Q6_K included) with row-major shapes; loading
     /// refuses the types it cannot decode, naming the tensor; without --arch the error says what to pass.
-    func test_G11_llmLikeFileIsListedButNotLoaded() throws {
+    func test_G11_llmLikeFileIsListedAndTypesWithoutADecoderAreRefused() throws {
         let path = try GGUFFixtures.model("llm_like.gguf")
         let header = try GGUFFormat.readHeader(path: path)
         XCTAssertEqual(header.architecture, "llama")
@@ -151,12 +166,24 @@ final class GGUFReaderTests: XCTestCase {
         XCTAssertEqual(header.tensor(named: "token_embd.weight")?.shape, [64, 32])
         XCTAssertEqual(header.tensor(named: "blk.0.ffn_down.weight")?.shape, [32, 256])
         XCTAssertEqual(header.tensor(named: "output.weight")?.byteCount, 64 * 210)
-        XCTAssertFalse(GGUFTensorType(rawValue: 12).isReadable)
+        XCTAssertTrue(GGUFTensorType(rawValue: 12).isReadable)
+        XCTAssertFalse(GGUFTensorType(rawValue: 20).isReadable, "IQ4_NL")
         XCTAssertTrue(header["tokenizer.ggml.tokens"]?.summary(maximumElements: 3).hasPrefix("[STRING × 64: \"<unk>\", \"<s>\", \"</s>\", …]") ?? false)
 
-        XCTAssertThrowsError(try GGUFFormat.readContents(path: path)) { error in
+        XCTAssertEqual(try GGUFFormat.readContents(path: path).tensors.map(\.tensor.shape),
+                       [[64, 32], [32], [32, 32], [32, 256], [32], [64, 256]])
+        // The Q4_K tensor retyped as IQ4_NL (the same 144 bytes per row), which ModelKit does not decode.
+        var bytes = try FixturePaths.bytes(path)
+        let name = Array("blk.0.ffn_down.weight".utf8)
+        let start = try XCTUnwrap((0...(bytes.count - name.count)).first { Array(bytes[$0..<($0 + name.count)]) == name })
+        let typeOffset = start + name.count + 4 + 2 * 8
+        XCTAssertEqual(bytes[typeOffset], 12)
+        bytes[typeOffset] = 20
+        let retyped = try FixturePaths.scratchDirectory(for: self) + "/iq4_nl.gguf"
+        try FixturePaths.write(bytes, to: retyped)
+        XCTAssertThrowsError(try GGUFFormat.readContents(path: retyped)) { error in
             let text = "\(error)"
-            XCTAssertTrue(text.contains("unsupported tensor type 12 (Q4_K) in tensor 'blk.0.ffn_down.weight'"), text)
+            XCTAssertTrue(text.contains("unsupported tensor type 20 (IQ4_NL) in tensor 'blk.0.ffn_down.weight'"), text)
         }
         let metadataOnly = try GGUFFixtures.model("metadata_types.gguf")
         XCTAssertThrowsError(try GGUFFormat.read(path: metadataOnly)) { error in

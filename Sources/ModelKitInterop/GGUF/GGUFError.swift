@@ -62,7 +62,8 @@ public enum GGUFError: Error, Sendable, CustomStringConvertible {
             return "\(source): tensor \(MessageText.quoted(tensor)): \(reason)"
         case .unsupportedTensorType(let source, let tensor, let type):
             return "\(source): unsupported tensor type \(type.rawValue) (\(type.name)) in tensor \(MessageText.quoted(tensor)); ModelKit loads "
-                + "F32, F16, BF16, F64, I8, I16, I32, I64, and Q8_0/Q4_0 (dequantized); `modelkit inspect` still lists the file"
+                + "F32, F16, BF16, F64, I8, I16, I32, I64, and Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K "
+                + "(dequantized); `modelkit inspect` still lists the file"
         case .needsArchitecture(let source, let fileArchitecture, let tensorCount):
             let what = fileArchitecture.map { "general.architecture is '\($0)'" } ?? "no general.architecture"
             return "\(source): this GGUF file (\(what), \(tensorCount) tensor\(tensorCount == 1 ? "" : "s")) has no modelkit.* "

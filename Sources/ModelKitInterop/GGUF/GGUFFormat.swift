@@ -8,8 +8,8 @@ import ModelKitFormat
 ///   `modelkit.*` keys; any other file needs an ``Architecture`` (the `--arch` flag) to bind its tensors.
 /// - ``write(_:to:alignment:)`` writes GGUF v3 that gguf-py and llama.cpp's reader accept.
 ///
-/// F32, F16, BF16, F64 and the integer types are viewed in the memory-mapped file without a copy; Q8_0 and Q4_0 are
-/// dequantized to float32. Dimensions are reversed on the way in and out: GGUF lists the fastest-varying axis first.
+/// F32, F16, BF16, F64 and the integer types are viewed in the memory-mapped file without a copy; Q8_0, Q4_0, Q4_1,
+/// Q5_0, Q5_1 and the K-quants Q2_K–Q6_K are dequantized to float32. Dimensions are reversed on the way in and out: GGUF lists the fastest-varying axis first.
 /// See Specs/interop/gguf.md.
 ///
 /// ```swift
@@ -50,7 +50,7 @@ public enum GGUFFormat {
     // MARK: - Tensors
 
     /// Reads the header and every tensor, in file order, without binding them to layers. Plain types view the
-    /// mapped file; Q8_0 and Q4_0 are dequantized to float32.
+    /// mapped file; the block types ModelKit reads (``GGUFTensorType/isReadable``) are dequantized to float32.
     ///
     /// - Throws: ``GGUFError``, ``GGUFError/unsupportedTensorType(source:tensor:type:)`` for any other type.
     public static func readContents(path: String) throws(GGUFError) -> GGUFContents {

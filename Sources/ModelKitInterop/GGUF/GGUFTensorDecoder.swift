@@ -1,7 +1,8 @@
 import ModelKitCore
 
-/// Turns a tensor info and the file's bytes into a ``Tensor``: plain types are viewed in place (no copy), Q8_0 and
-/// Q4_0 are dequantized to float32 exactly as gguf-py's `quants.py` and ggml's `dequantize_row_q8_0/q4_0` do.
+/// Turns a tensor info and the file's bytes into a ``Tensor``: plain types are viewed in place (no copy), block types
+/// (Q8_0, Q4_0 here; Q4_1, Q5_0, Q5_1 and the K-quants Q2_K–Q6_K in ``GGUFBlockDequantizer``) are dequantized to
+/// float32 exactly as gguf-py's `quants.py` does.
 enum GGUFTensorDecoder {
     /// The tensor `info` describes, viewing `storage` when its type is stored as is.
     ///
@@ -15,24 +16,21 @@ enum GGUFTensorDecoder {
                 throw .invalidDataLayout(source: source, tensor: info.name, reason: error.description)
             }
         }
-        guard info.type == .q8_0 || info.type == .q4_0, let byteCount = info.byteCount,
+        guard let kernel = GGUFBlockDequantizer.kernel(for: info.type), let byteCount = info.byteCount,
+              let layout = info.type.blockLayout, info.elementCount % layout.elements == 0,
+              byteCount == info.elementCount / layout.elements * layout.bytes,
               info.fileOffset + byteCount <= storage.bytes.count else {
             throw .unsupportedTensorType(source: source, tensor: info.name, type: info.type)
         }
         let blocks = UnsafeRawBufferPointer(rebasing: storage.bytes[info.fileOffset..<(info.fileOffset + byteCount)])
         let count = info.elementCount
         return Tensor.make(dtype: .float32, shape: shape) { raw in
-            let output = raw.bindMemory(to: Float.self)
-            if info.type == .q8_0 {
-                dequantizeQ8_0(blocks, into: output, count: count)
-            } else {
-                dequantizeQ4_0(blocks, into: output, count: count)
-            }
+            kernel(blocks, raw.bindMemory(to: Float.self), count)
         }
     }
 
     /// Q8_0 blocks (34 bytes): f16 scale `d`, then 32 int8 `q`; element `i` of the block is `Float(q[i]) · Float(d)`.
-    static func dequantizeQ8_0(_ blocks: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Float>, count: Int) {
+    static func dequantizeQ8_0(_ blocks: UnsafeRawBufferPointer, _ output: UnsafeMutableBufferPointer<Float>, _ count: Int) {
         let blockCount = count / 32
         for block in 0..<blockCount {
             let base = block * 34
@@ -45,7 +43,7 @@ enum GGUFTensorDecoder {
 
     /// Q4_0 blocks (18 bytes): f16 scale `d`, then 16 bytes; element `j < 16` is the low nibble of byte `j`, element
     /// `j + 16` its high nibble, each giving `Float(nibble − 8) · Float(d)`.
-    static func dequantizeQ4_0(_ blocks: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Float>, count: Int) {
+    static func dequantizeQ4_0(_ blocks: UnsafeRawBufferPointer, _ output: UnsafeMutableBufferPointer<Float>, _ count: Int) {
         let blockCount = count / 32
         for block in 0..<blockCount {
             let base = block * 18

@@ -4,8 +4,8 @@ import ModelKitCore
 ///
 /// Every type gguf-py 0.19 knows is named, with its block layout (`GGML_QUANT_SIZES` in gguf-py's `constants.py`:
 /// elements per block and bytes per block), so `inspect` can list and size tensors of any of them. ModelKit reads
-/// the plain types (``directDType``) without conversion, and dequantizes ``q8_0`` and ``q4_0`` to float32; the others
-/// are listed but not loaded. A number outside the table is kept as is and named `type N`.
+/// the plain types (``directDType``) without conversion, and dequantizes the block types of ``isReadable`` to
+/// float32; the others (the IQ and ternary types, MXFP4, …) are listed but not loaded. A number outside the table is kept as is and named `type N`.
 public struct GGUFTensorType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     /// The `ggml_type` number stored in the file.
     public let rawValue: UInt32
@@ -78,8 +78,9 @@ public struct GGUFTensorType: RawRepresentable, Hashable, Sendable, CustomString
         }
     }
 
-    /// Whether ModelKit can load tensors of this type (plain types as stored, Q8_0 and Q4_0 dequantized).
-    public var isReadable: Bool { directDType != nil || self == .q8_0 || self == .q4_0 }
+    /// Whether ModelKit can load tensors of this type: plain types as stored; Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the
+    /// K-quants Q2_K, Q3_K, Q4_K, Q5_K and Q6_K dequantized to float32.
+    public var isReadable: Bool { directDType != nil || GGUFBlockDequantizer.kernel(for: self) != nil }
 
     /// The type that stores `dtype` unchanged, or `nil` for `uint8` and `bool`, which ggml has no type for.
     public init?(storing dtype: DType) {
