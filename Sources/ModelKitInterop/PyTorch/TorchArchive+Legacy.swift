@@ -11,7 +11,7 @@ import ModelKitFormat
 /// count is checked against the bytes that remain before a range is recorded, so the storages stay views of the
 /// mapped file.
 extension TorchArchive {
-    /// The magic number's pickle, and the protocol version torch has written since 0.1.
+    /// The protocol version every legacy stream records in its second pickle (torch's `PROTOCOL_VERSION`).
     static let legacyProtocolVersion: Int64 = 1001
 
     /// Reads `storage` as a legacy stream, or returns `nil` when its first pickle is not the magic number (a raw
@@ -20,15 +20,16 @@ extension TorchArchive {
                            limits: RestrictedUnpickler.Limits) throws(PyTorchError) -> TorchArchive? {
         let bytes = storage.bytes
         var offset = 0
-        /// The next pickle of the stream.
-        func next(_ what: String, storages: Bool) throws(PyTorchError) -> (PickleValue, PickleHeap) {
+        /// The next pickle of the stream; errors name it once the stream is known to be a legacy file.
+        func next(_ what: String?, storages: Bool) throws(PyTorchError) -> (PickleValue, PickleHeap) {
             let (root, heap, length) = try RestrictedUnpickler.loadPrefix(
-                UnsafeRawBufferPointer(rebasing: bytes[offset...]), source: "\(path) (\(what) at byte \(offset))",
+                UnsafeRawBufferPointer(rebasing: bytes[offset...]), source: what.map { "\(path) (\($0) at byte \(offset))" } ?? path,
                 allowsStorages: storages, limits: limits)
             offset += length
             return (root, heap)
         }
-        guard case (.bigInt(let magic), _) = try next("magic number", storages: false), magic == legacyMagic else { return nil }
+        // Any raw pickle starts here; only torch's magic number makes it a legacy file.
+        guard case (.bigInt(let magic), _) = try next(nil, storages: false), magic == legacyMagic else { return nil }
         func fail(_ reason: String) -> PyTorchError { .legacyFormat(path: path, reason: reason) }
 
         let (protocolVersion, _) = try next("protocol version", storages: false)
