@@ -37,7 +37,7 @@ seed arch -path 'Fixtures/models/*' -name '*.arch.json'
 seed csv -name '*.csv'
 seed json-input -path 'Fixtures/expected/*' -name 'batch*.json'
 
-seed keras -name '*.keras'
+seed keras \( -name '*.keras' -o -name '*.h5' \)
 # The config.json inside the .keras fixtures, for the config parser alone.
 mkdir -p "$out/keras-config"
 find Fixtures -name '*.keras' -size -"$((max + 1))"c -print0 | while IFS= read -r -d '' archive; do
