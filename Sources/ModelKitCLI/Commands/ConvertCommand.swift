@@ -38,7 +38,8 @@ struct ConvertCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    mutating func run() throws {
+        input = try resolvedModelPath(input)
         if try SameFile.check(input, output) {
             throw ModelFileError(.invalidRequest, "refusing to overwrite the input file; choose another output path", path: output)
         }

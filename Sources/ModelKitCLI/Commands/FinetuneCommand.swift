@@ -69,7 +69,8 @@ struct FinetuneCommand: ParsableCommand {
         guard keep >= 1 else { throw ValidationError("--keep must be at least 1.") }
     }
 
-    func run() throws {
+    mutating func run() throws {
+        model = try resolvedModelPath(model)
         for input in [model, data] + (val.map { [$0] } ?? []) where try SameFile.check(input, output) {
             throw ModelFileError(.invalidRequest, "refusing to overwrite an input file; choose another output path", path: output)
         }

@@ -42,7 +42,8 @@ struct GradcheckCommand: ParsableCommand {
         guard tolerance > 0 else { throw ValidationError("--tolerance must be positive.") }
     }
 
-    func run() throws {
+    mutating func run() throws {
+        model = try resolvedModelPath(model)
         let loaded = try ModelIO.load(model, options: try source.loadOptions())
         let network = loaded.model
         let lossFunction = loss?.loss ?? Self.defaultLoss(for: network)

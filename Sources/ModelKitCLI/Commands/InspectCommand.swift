@@ -18,7 +18,8 @@ struct InspectCommand: ParsableCommand {
 
     @OptionGroup var source: ModelSourceOptions
 
-    func run() throws {
+    mutating func run() throws {
+        file = try resolvedModelPath(file)
         let options = try source.loadOptions(checksums: .report)
         let loaded: LoadedModel
         do {

@@ -40,7 +40,8 @@ struct RunCommand: ParsableCommand {
         if topK != nil && output != nil { throw ValidationError("--top-k prints a table; it cannot be combined with --output.") }
     }
 
-    func run() throws {
+    mutating func run() throws {
+        model = try resolvedModelPath(model)
         let loaded = try ModelIO.load(model, options: source.loadOptions())
         for note in loaded.notes { printToStandardError("note: \(note)") }
         var inputs = try InputFile.read(path: input, arrayName: array)

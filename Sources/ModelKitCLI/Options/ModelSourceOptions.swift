@@ -36,3 +36,11 @@ struct WeightLayoutArgument: ExpressibleByArgument {
     }
     static var allValueStrings: [String] { ["in-out", "out-in"] }
 }
+
+/// The model file a command reads: `path` itself, or for a folder (a downloaded model repository) the model file
+/// in it, with a note saying which (``ModelIO/resolveModelPath(_:)``).
+func resolvedModelPath(_ path: String) throws -> String {
+    let (resolved, note) = try ModelIO.resolveModelPath(path)
+    if let note { printToStandardError("note: \(note)") }
+    return resolved
+}
