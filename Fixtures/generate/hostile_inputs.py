@@ -23,6 +23,7 @@ if np.__version__ != PINNED["numpy"]:
     sys.exit(f"numpy {np.__version__} found; the fixtures are pinned to numpy {PINNED['numpy']}")
 
 OUT = Path(__file__).resolve().parents[2] / "Fixtures" / "malformed" / "hostile"
+MODELS = Path(__file__).resolve().parents[2] / "Fixtures" / "models"
 DATE = (2020, 1, 1, 0, 0, 0)
 
 
@@ -105,6 +106,24 @@ def terminal_escape_names_safetensors():
                             metadata={"note" + TERMINAL_ATTACK: TERMINAL_ATTACK})
 
 
+def global_heap_loop_h5():
+    """Keras's legacy leaky.h5 with the free-space object of its global heap collection set to size 0: libhdf5
+    1.10.8 steps in place forever when it decodes the collection (found by fuzz-keras). ModelKit refuses it (K23)."""
+    data = bytearray((MODELS / "keras" / "leaky.h5").read_bytes())
+    collection = data.find(b"GCOL")
+    assert collection >= 0 and data[collection + 4] == 1, "leaky.h5 has no version 1 global heap collection"
+    (collection_size,) = struct.unpack_from("<Q", data, collection + 8)
+    position, end = collection + 16, collection + collection_size
+    while position + 16 <= end:
+        index, = struct.unpack_from("<H", data, position)
+        (size,) = struct.unpack_from("<Q", data, position + 8)
+        if index == 0:
+            struct.pack_into("<Q", data, position + 8, 0)
+            return bytes(data)
+        position += 16 + (size + 7) // 8 * 8
+    sys.exit("leaky.h5's global heap has no free-space object")
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     files = {
@@ -114,6 +133,7 @@ def main():
         "non-finite-weights.safetensors": non_finite_safetensors(),
         "terminal-escape-member-name.npz": terminal_escape_member_npz(),
         "terminal-escape-names.safetensors": terminal_escape_names_safetensors(),
+        "keras-global-heap-loop.h5": global_heap_loop_h5(),
         "git-lfs-pointer.bin": b"version https://git-lfs.github.com/spec/v1\n"
                                b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
                                b"size 1612345678\n",

@@ -33,6 +33,11 @@ final class HDF5Reader {
         guard let base = image.baseAddress, !image.isEmpty else {
             throw .hdf5(path: label, object: "/", reason: "the HDF5 data is empty")
         }
+        do {
+            try HDF5GlobalHeapCheck.check(image)
+        } catch {
+            throw .unsafeHDF5(path: label, object: "global heap collection at byte \(error.offset)", reason: error.reason)
+        }
         let access = try checker.handle(H5Pcreate(modelkit_h5p_file_access()), .propertyList, "create a file access list", object: "/")
         try checker.check(H5Pset_fapl_core(access.id, 1 << 20, false), "select the in-memory driver", object: "/")
         try checker.check(H5Pset_file_image(access.id, UnsafeMutableRawPointer(mutating: base), image.count),
