@@ -124,6 +124,46 @@ def global_heap_loop_h5():
     sys.exit("leaky.h5's global heap has no free-space object")
 
 
+def continuation_length_h5(length):
+    """Keras's legacy leaky.h5 whose root object header continuation message claims a chunk of `length` bytes:
+    libhdf5 reserves the buffer before checking the length against the file, then refuses the read (found by
+    fuzz-keras). ModelKit must give a one-line error without touching that memory."""
+    data = bytearray((MODELS / "keras" / "leaky.h5").read_bytes())
+    assert data[8] == 0, "leaky.h5 should have a version 0 superblock"
+    # Superblock v0 with 8-byte offsets: the root group's symbol table entry starts at byte 56; its object header
+    # address is the entry's second field.
+    (root,) = struct.unpack_from("<Q", data, 56 + 8)
+    assert data[root] == 1, "the root object header should be version 1"
+    message = root + 16
+    kind, size = struct.unpack_from("<HH", data, message)
+    assert (kind, size) == (0x10, 16), "the root object header should start with a continuation message"
+    struct.pack_into("<Q", data, message + 8 + 8, length)
+    return bytes(data)
+
+
+def model_config_reference(data):
+    """The offset of the stored reference (sequence length u32, heap address u64, object index u32) of the
+    `model_config` attribute in a legacy Keras .h5 written by h5py (attribute message version 1: name, datatype and
+    dataspace, each padded to 8 bytes, then the data)."""
+    name = data.find(b"model_config\0")
+    assert name >= 8 and data[name - 8] == 1, "model_config should be a version 1 attribute message"
+    name_size, type_size, space_size = struct.unpack_from("<HHH", data, name - 6)
+    pad = lambda n: (n + 7) // 8 * 8
+    return name + pad(name_size) + pad(type_size) + pad(space_size)
+
+
+def forged_string_index_h5():
+    """Keras's legacy leaky.h5 whose model_config reference names object 24579 of its global heap collection, which
+    does not exist: libhdf5 1.10.8 indexes past its object table and copies from a wild pointer (found by
+    fuzz-keras). ModelKit reads strings from its own checked heap index and refuses the reference (K23)."""
+    data = bytearray((MODELS / "keras" / "leaky.h5").read_bytes())
+    reference = model_config_reference(data)
+    length, address, index = struct.unpack_from("<IQI", data, reference)
+    assert data[address:address + 4] == b"GCOL" and index > 0, "model_config should refer to the global heap"
+    struct.pack_into("<I", data, reference + 12, 24579)
+    return bytes(data)
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     files = {
@@ -134,6 +174,9 @@ def main():
         "terminal-escape-member-name.npz": terminal_escape_member_npz(),
         "terminal-escape-names.safetensors": terminal_escape_names_safetensors(),
         "keras-global-heap-loop.h5": global_heap_loop_h5(),
+        "keras-continuation-2-to-58.h5": continuation_length_h5(1 << 58),
+        "keras-forged-string-index.h5": forged_string_index_h5(),
+        "keras-continuation-3-gib.h5": continuation_length_h5(3 << 30),
         "git-lfs-pointer.bin": b"version https://git-lfs.github.com/spec/v1\n"
                                b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
                                b"size 1612345678\n",

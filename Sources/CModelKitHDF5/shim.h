@@ -65,3 +65,57 @@ static inline int modelkit_h5o_kind(hid_t group, const char *name) {
     default: return -1;
     }
 }
+
+// How many files, groups, datasets, datatypes and attributes are open in the whole process (tests check that every
+// read closes what it opened).
+static inline ssize_t modelkit_h5_open_object_count(void) { return H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL); }
+
+// Variable-length strings read as their on-disk references (sequence length, heap address, object index) instead of
+// through libhdf5's global heap code, which trusts the index (Specs/interop/keras.md, K23): a soft conversion from
+// variable-length data to an opaque type tagged MODELKIT_RAW_VLEN_TAG of the same size that leaves the bytes as
+// they are. libhdf5 copies an attribute's stored bytes into the conversion buffer, so the references come out raw.
+#define MODELKIT_RAW_VLEN_TAG "modelkit: variable-length references as stored"
+
+static herr_t modelkit_raw_vlen_conversion(hid_t source, hid_t destination, H5T_cdata_t *cdata, size_t count,
+                                           size_t buffer_stride, size_t background_stride, void *buffer,
+                                           void *background, hid_t transfer) {
+    (void)count; (void)buffer_stride; (void)background_stride; (void)buffer; (void)background; (void)transfer;
+    switch (cdata->command) {
+    case H5T_CONV_INIT: {
+        cdata->need_bkg = H5T_BKG_NO;
+        if (H5Tget_class(destination) != H5T_OPAQUE) return -1;
+        char *tag = H5Tget_tag(destination);
+        int ours = tag != NULL && strcmp(tag, MODELKIT_RAW_VLEN_TAG) == 0;
+        if (tag != NULL) H5free_memory(tag);
+        if (!ours) return -1;
+        H5T_class_t kind = H5Tget_class(source);
+        if (kind != H5T_VLEN && !(kind == H5T_STRING && H5Tis_variable_str(source) > 0)) return -1;
+        return H5Tget_size(source) == H5Tget_size(destination) ? 0 : -1;
+    }
+    case H5T_CONV_CONV: return 0;
+    case H5T_CONV_FREE: return 0;
+    default: return -1;
+    }
+}
+
+// Registers the conversion above once per process (libhdf5 keeps soft conversions until it closes).
+static inline herr_t modelkit_register_raw_vlen(void) {
+    hid_t source = H5Tcopy(H5T_C_S1);
+    if (source < 0) return -1;
+    hid_t destination = H5Tcreate(H5T_OPAQUE, 16);
+    herr_t status = -1;
+    if (destination >= 0 && H5Tset_size(source, H5T_VARIABLE) >= 0 && H5Tset_tag(destination, MODELKIT_RAW_VLEN_TAG) >= 0) {
+        status = H5Tregister(H5T_PERS_SOFT, "modelkit raw vlen", source, destination, modelkit_raw_vlen_conversion);
+    }
+    if (destination >= 0) H5Tclose(destination);
+    H5Tclose(source);
+    return status;
+}
+
+// An opaque type of `size` bytes tagged MODELKIT_RAW_VLEN_TAG (the destination of the conversion above).
+static inline hid_t modelkit_raw_vlen_type(size_t size) {
+    hid_t type = H5Tcreate(H5T_OPAQUE, size);
+    if (type < 0) return type;
+    if (H5Tset_tag(type, MODELKIT_RAW_VLEN_TAG) < 0) { H5Tclose(type); return -1; }
+    return type;
+}

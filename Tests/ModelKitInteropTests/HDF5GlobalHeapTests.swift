@@ -4,13 +4,14 @@ import ModelKitCore
 import ModelKitTestSupport
 import XCTest
 
-/// K23: global heap collections libhdf5 1.10.8 would loop on or read past are refused before libhdf5 opens the file;
-/// the collections real Keras files hold all pass.
+/// K23: global heap collections libhdf5 1.10.8 would loop on or read past are refused before libhdf5 opens the file,
+/// and variable-length strings are read from ModelKit's checked heap index, so a forged reference is refused instead
+/// of followed; the collections and strings real Keras files hold all pass.
 final class HDF5GlobalHeapTests: XCTestCase {
-    private func failure(_ bytes: [UInt8]) -> HDF5GlobalHeapCheck.Failure? {
-        bytes.withUnsafeBytes { image -> HDF5GlobalHeapCheck.Failure? in
-            do throws(HDF5GlobalHeapCheck.Failure) {
-                try HDF5GlobalHeapCheck.check(image)
+    private func failure(_ bytes: [UInt8]) -> HDF5GlobalHeap.Failure? {
+        bytes.withUnsafeBytes { image -> HDF5GlobalHeap.Failure? in
+            do throws(HDF5GlobalHeap.Failure) {
+                _ = try HDF5GlobalHeap.scan(image)
                 return nil
             } catch {
                 return error
@@ -97,5 +98,65 @@ final class HDF5GlobalHeapTests: XCTestCase {
         bytes[collection + 4] = 2
         XCTAssertNil(failure(bytes))
         XCTAssertNil(failure(try leakyH5() + Array("GCOL".utf8)))
+    }
+
+    // MARK: - String references
+
+    /// The stored reference of `model_config` in a legacy file h5py wrote: sequence length (4 bytes), heap address
+    /// (8), object index (4), after the attribute message's name, datatype and dataspace (each padded to 8 bytes).
+    private func modelConfigReference(in bytes: [UInt8]) throws -> Int {
+        let name = try XCTUnwrap(bytes.firstRange(of: Array("model_config\0".utf8))).lowerBound
+        let field = { (offset: Int) in Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 }
+        let pad = { (size: Int) in (size + 7) / 8 * 8 }
+        XCTAssertEqual(bytes[name - 8], 1, "model_config should be a version 1 attribute message")
+        return name + pad(field(name - 6)) + pad(field(name - 4)) + pad(field(name - 2))
+    }
+
+    private func readError(_ bytes: [UInt8]) throws -> KerasError {
+        let path = try FixturePaths.scratchDirectory(for: self) + "/forged.h5"
+        try FixturePaths.write(bytes, to: path)
+        return try XCTUnwrap(KerasFixture.readError(path))
+    }
+
+    /// The fuzz-found crash: a reference to an object index the collection does not have (libhdf5 reads past its
+    /// object table and copies from a wild pointer).
+    func test_K23_referenceToAMissingObjectIsRefused() throws {
+        let error = try XCTUnwrap(KerasFixture.readError(try FixturePaths.require("malformed/hostile/keras-forged-string-index.h5")))
+        guard case .unsafeHDF5 = error else { return XCTFail("\(error)") }
+        XCTAssertTrue(error.description.contains("model_config"), error.description)
+        XCTAssertTrue(error.description.contains("object 24579, which the collection does not hold"), error.description)
+    }
+
+    func test_K23_referenceToAnAddressWithoutACollectionIsRefused() throws {
+        var bytes = try leakyH5()
+        let reference = try modelConfigReference(in: bytes)
+        bytes = settingLength(96, at: reference + 4, in: bytes)
+        let error = try readError(bytes)
+        guard case .unsafeHDF5 = error else { return XCTFail("\(error)") }
+        XCTAssertTrue(error.description.contains("address 96, where no global heap collection is"), error.description)
+    }
+
+    func test_K23_referenceLongerThanItsObjectIsRefused() throws {
+        var bytes = try leakyH5()
+        let reference = try modelConfigReference(in: bytes)
+        let stored = Int(bytes[reference]) | Int(bytes[reference + 1]) << 8 | Int(bytes[reference + 2]) << 16
+        bytes[reference] = UInt8(truncatingIfNeeded: stored + 1)
+        bytes[reference + 1] = UInt8(truncatingIfNeeded: (stored + 1) >> 8)
+        let error = try readError(bytes)
+        guard case .unsafeHDF5 = error else { return XCTFail("\(error)") }
+        XCTAssertTrue(error.description.contains("claims \(stored + 1) bytes; its heap object holds \(stored)"), error.description)
+    }
+
+    /// Read through the stored references, the strings are exactly what Keras wrote (the model config parses, the
+    /// model's layers come out), and an empty reference (address 0) is an empty string, as libhdf5 makes it.
+    func test_K23_stringsReadFromTheHeapAreKerasOwn() throws {
+        let model = try KerasFormat.read(path: try KerasFixture.model("leaky.h5"))
+        XCTAssertEqual(model.info.metadata["keras_version"], "3.15.1")
+        XCTAssertFalse(model.layers.isEmpty)
+        var bytes = try leakyH5()
+        let reference = try modelConfigReference(in: bytes)
+        bytes = settingLength(0, at: reference + 4, in: bytes)
+        let error = try readError(bytes)
+        XCTAssertTrue(error.description.contains("model_config"), error.description)
     }
 }

@@ -24,6 +24,8 @@ final class HDF5Reader {
     let file: HDF5Handle
     /// The size of the file image, which bounds what an uncompressed dataset can hold.
     let byteLength: Int
+    /// The global heap, walked and checked before libhdf5 opened the file; variable-length strings are read from it.
+    let globalHeap: HDF5GlobalHeap?
     var label: String { checker.label }
 
     /// Opens the HDF5 file whose bytes are `image` (copied by libhdf5's core driver; nothing touches the disk).
@@ -34,7 +36,7 @@ final class HDF5Reader {
             throw .hdf5(path: label, object: "/", reason: "the HDF5 data is empty")
         }
         do {
-            try HDF5GlobalHeapCheck.check(image)
+            globalHeap = try HDF5GlobalHeap.scan(image)
         } catch {
             throw .unsafeHDF5(path: label, object: "global heap collection at byte \(error.offset)", reason: error.reason)
         }
@@ -137,25 +139,7 @@ final class HDF5Reader {
         }
         if count == 0 { return [] }
         if H5Tis_variable_str(type.id) > 0 {
-            let memory = try checker.handle(H5Tcopy(modelkit_h5t_c_s1()), .datatype, "make a string type", object: where_)
-            try checker.check(H5Tset_size(memory.id, modelkit_h5t_variable()), "make a string type", object: where_)
-            try checker.check(H5Tset_cset(memory.id, H5Tget_cset(type.id)), "make a string type", object: where_)
-            var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
-            let status = H5Aread(attribute.id, memory.id, &pointers)
-            defer { for pointer in pointers where pointer != nil { H5free_memory(pointer) } }
-            try checker.check(status, "read the attribute", object: where_)
-            var strings: [String] = []
-            var total = 0
-            for pointer in pointers {
-                guard let pointer else { strings.append(""); continue }
-                let length = strlen(pointer)
-                total += length
-                guard total <= Self.maximumStringBytes else {
-                    throw .unsafeHDF5(path: label, object: where_, reason: "the strings exceed \(Self.maximumStringBytes) bytes")
-                }
-                strings.append(String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self))
-            }
-            return strings
+            return try variableLengthStrings(attribute, count: count, objectPath: where_)
         }
         let size = H5Tget_size(type.id)
         let (total, overflow) = size.multipliedReportingOverflow(by: count)
@@ -171,6 +155,60 @@ final class HDF5Reader {
             while text.hasSuffix(" ") { text.removeLast() }  // H5T_STR_SPACEPAD
             return text
         }
+    }
+
+    /// The `count` variable-length strings of `attribute`: libhdf5 hands over the stored references (sequence
+    /// length, heap address, object index; `HDF5Library.rawVariableLengthReads`) and the bytes come from the checked
+    /// ``globalHeap``, so a forged reference is refused instead of followed (K23).
+    private func variableLengthStrings(_ attribute: HDF5Handle, count: Int, objectPath: String) throws(KerasError) -> [String] {
+        guard HDF5Library.rawVariableLengthReads else {
+            throw checker.failure("set up the reading of variable-length strings", object: objectPath)
+        }
+        guard let heap = globalHeap else {
+            throw .hdf5(path: label, object: objectPath, reason: "the file has no superblock ModelKit can read")
+        }
+        let referenceSize = 8 + heap.offsetSize
+        let stored = H5Aget_storage_size(attribute.id)
+        guard stored == UInt64(referenceSize * count) else {
+            throw .hdf5(path: label, object: objectPath,
+                        reason: "\(count) variable-length strings should store \(referenceSize * count) bytes of references, not \(stored)")
+        }
+        let raw = try checker.handle(modelkit_raw_vlen_type(referenceSize), .datatype, "make a reference type", object: objectPath)
+        var references = [UInt8](repeating: 0, count: referenceSize * count)
+        try checker.check(H5Aread(attribute.id, raw.id, &references), "read the attribute", object: objectPath)
+        var strings: [String] = []
+        var total = 0
+        for item in 0..<count {
+            let start = item * referenceSize
+            let fields = references.withUnsafeBytes { bytes in
+                (length: HDF5GlobalHeap.length(in: bytes, at: start, byteCount: 4),
+                 address: HDF5GlobalHeap.length(in: bytes, at: start + 4, byteCount: heap.offsetSize),
+                 index: HDF5GlobalHeap.length(in: bytes, at: start + 4 + heap.offsetSize, byteCount: 4))
+            }
+            guard let length = fields.length, let address = fields.address, let index = fields.index else {
+                throw .unsafeHDF5(path: label, object: objectPath, reason: "string \(item) refers to an address past any file")
+            }
+            // Address 0 is a null string, length 0 an empty one: libhdf5 reads neither from the heap.
+            if address == 0 || length == 0 { strings.append(""); continue }
+            total += length
+            guard total <= Self.maximumStringBytes else {
+                throw .unsafeHDF5(path: label, object: objectPath, reason: "the strings exceed \(Self.maximumStringBytes) bytes")
+            }
+            let object: [UInt8]
+            do {
+                object = try heap.object(address: address, index: index)
+            } catch {
+                throw .unsafeHDF5(path: label, object: objectPath, reason: "string \(item): " + error.reason)
+            }
+            guard length <= object.count else {
+                throw .unsafeHDF5(path: label, object: objectPath,
+                                  reason: "string \(item) claims \(length) bytes; its heap object holds \(object.count)")
+            }
+            // As C strings (libhdf5's conversion to `char *`): a NUL ends the text.
+            let text = object.prefix(length)
+            strings.append(String(decoding: text.prefix { $0 != 0 }, as: UTF8.self))
+        }
+        return strings
     }
 
     // MARK: - Datasets
