@@ -25,24 +25,12 @@ build_flags=(-c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -X
 fuzz_flags=(-rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1)
 bin=Fuzz/.build/release
 
-# libhdf5 (not instrumented, not ours) reserves a buffer as large as a size field says before it checks that size
-# against the end of the file, then refuses the read and frees the untouched buffer (modelkit gets a clean error and
-# stays at ~36 MB), and it loses a few bytes on some of its own error paths. AddressSanitizer would abort on either,
-# so the keras target lets malloc return NULL as glibc does, leaves memory to the RSS limit (which counts what is
-# actually touched) and suppresses leaks allocated inside libhdf5 (Specs/security.md, "libhdf5").
-target_options() { if [[ $1 == keras ]]; then echo "-malloc_limit_mb=1048576"; fi; }
-target_environment() {
-    if [[ $1 == keras ]]; then
-        echo "ASAN_OPTIONS=allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$PWD/Fuzz/lsan-libhdf5.supp"
-    fi
-}
-
 case "${1:-}" in
     --list) printf '%s\n' "${targets[@]}"; exit 0 ;;
     --replay)
         [[ $# -eq 3 ]] || { echo "usage: scripts/fuzz.sh --replay TARGET FILE" >&2; exit 2; }
         nice -n 19 swift build "${build_flags[@]}" --product "fuzz-$2" >&2
-        exec env $(target_environment "$2") "$bin/fuzz-$2" "${fuzz_flags[@]}" $(target_options "$2") "$3" ;;
+        exec "$bin/fuzz-$2" "${fuzz_flags[@]}" "$3" ;;
 esac
 if [[ $# -gt 0 ]]; then targets=("$@"); fi
 for target in "${targets[@]}"; do
@@ -67,8 +55,7 @@ for target in "${targets[@]}"; do
     start=$(date +%s)
     outcome=ok
     # The first folder collects new inputs; the seeds are read only.
-    env $(target_environment "$target") nice -n 19 "$bin/fuzz-$target" "${fuzz_flags[@]}" \
-        $(target_options "$target") -max_total_time="$seconds" \
+    nice -n 19 "$bin/fuzz-$target" "${fuzz_flags[@]}" -max_total_time="$seconds" \
         -artifact_prefix="$artifacts/" "$corpus" "Fuzz/.seeds/$target" > "$log" 2>&1 || outcome=FAILED
     elapsed=$(( $(date +%s) - start ))
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -3,10 +3,9 @@ import ModelKit
 @testable import ModelKitInterop
 
 /// A Keras file from bytes: a `.keras` archive (`KerasFormat.readArchive(storage:path:)`: the zip, `config.json`,
-/// `metadata.json`, and `model.weights.h5` opened as an in-memory HDF5 image) or, when the bytes start with the
-/// HDF5 signature, a legacy `.h5` model (`readLegacy`: the `model_config` attribute and `model_weights`). libhdf5
-/// itself is not instrumented, so this target finds problems in our use of it (bounds, sizes trusted from datasets,
-/// attribute types), not inside it.
+/// `metadata.json`, and `model.weights.h5` read by ModelKit's own HDF5 reader) or, when the bytes start with the
+/// HDF5 signature, a legacy `.h5` model (`readLegacy`: the `model_config` attribute and `model_weights`). Every
+/// byte of HDF5 parsing here is ModelKit's (and instrumented): libhdf5 is used only to write.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let storage = FuzzInput.storage(data, size)

@@ -24,7 +24,7 @@ public enum KerasError: Error, Sendable, CustomStringConvertible {
     case unsupportedActivation(path: String, layer: String, activation: String)
     /// The model is not a single chain from one `[batch, features]` input.
     case unsupportedArchitecture(path: String, reason: String)
-    /// libhdf5 failed, or the HDF5 structure is not what Keras writes.
+    /// The HDF5 structure is damaged or not what Keras writes, or libhdf5 failed to write.
     case hdf5(path: String, object: String, reason: String)
     /// An HDF5 construct refused for safety or size (cycles, external links or storage, virtual datasets, sizes
     /// beyond what the file can hold).

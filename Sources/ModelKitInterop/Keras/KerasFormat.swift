@@ -2,7 +2,8 @@ import ModelKitCore
 import ModelKitFormat
 
 /// Reads and writes Keras models: Keras 3 `.keras` archives and legacy `.h5` files from `model.save("x.h5")`,
-/// through libhdf5's C API, without Python and without running anything from the file.
+/// without Python and without running anything from the file. HDF5 is read by ModelKit's own bounds-checked reader
+/// and written with libhdf5.
 ///
 /// The architecture comes from the Keras config (Sequential or single-chain Functional models of `InputLayer`,
 /// `Dense`, `Activation`, `Dropout`, `Softmax`, `ReLU`, `LeakyReLU`, `Identity`); `Lambda` layers and custom
@@ -88,38 +89,36 @@ public enum KerasFormat {
         var result: Result<Model, KerasError> = .failure(.hdf5(path: label, object: "/", reason: "not read"))
         weights.withUnsafeBytes { bytes in
             result = Result { () throws(KerasError) -> Model in
-                try HDF5Library.withLock { () throws(KerasError) -> Model in
-                    let reader = try HDF5Reader(image: bytes, label: label)
-                    let store = try KerasWeightReader(reader: reader, layout: .kerasStore)
-                    return try KerasModelBuilder.build(config, weights: store, origin: origin)
-                }
+                let reader = try HDF5Reader(image: bytes, label: label)
+                let store = try KerasWeightReader(reader: reader, layout: .kerasStore)
+                return try KerasModelBuilder.build(config, weights: store, origin: origin)
             }
         }
         return try result.get()
     }
 
     static func readLegacy(storage: TensorStorage, path: String) throws(KerasError) -> Model {
-        try HDF5Library.withLock { () throws(KerasError) -> Model in
-            let reader = try HDF5Reader(image: storage.bytes, label: path)
-            let root = try reader.root()
-            guard let configText = try reader.stringAttribute("model_config", of: root, objectPath: "/") else {
-                throw .noModelConfig(path: path)
-            }
-            let configJSON: JSONValue
-            do { configJSON = try JSONValue.parse(configText) } catch {
-                throw .invalidConfig(path: path, reason: "the 'model_config' attribute is not valid JSON: \(error)")
-            }
-            let config = try KerasModelConfig(configJSON, path: path)
-            var version = try reader.stringAttribute("keras_version", of: root, objectPath: "/")
-            var backend = try reader.stringAttribute("backend", of: root, objectPath: "/")
-            if let group = try reader.group(at: "model_weights") {
-                if version == nil { version = try reader.stringAttribute("keras_version", of: group, objectPath: "model_weights") }
-                if backend == nil { backend = try reader.stringAttribute("backend", of: group, objectPath: "model_weights") }
-            }
-            let weights = try KerasWeightReader(reader: reader, layout: .legacy)
-            let origin = KerasModelBuilder.Origin(path: path, fileFormat: "h5", kerasVersion: version, backend: backend)
-            return try KerasModelBuilder.build(config, weights: weights, origin: origin)
+        // The reader points into the storage's bytes.
+        defer { withExtendedLifetime(storage) {} }
+        let reader = try HDF5Reader(image: storage.bytes, label: path)
+        let root = try reader.root()
+        guard let configText = try reader.stringAttribute("model_config", of: root, objectPath: "/") else {
+            throw .noModelConfig(path: path)
         }
+        let configJSON: JSONValue
+        do { configJSON = try JSONValue.parse(configText) } catch {
+            throw .invalidConfig(path: path, reason: "the 'model_config' attribute is not valid JSON: \(error)")
+        }
+        let config = try KerasModelConfig(configJSON, path: path)
+        var version = try reader.stringAttribute("keras_version", of: root, objectPath: "/")
+        var backend = try reader.stringAttribute("backend", of: root, objectPath: "/")
+        if let group = try reader.group(at: "model_weights") {
+            if version == nil { version = try reader.stringAttribute("keras_version", of: group, objectPath: "model_weights") }
+            if backend == nil { backend = try reader.stringAttribute("backend", of: group, objectPath: "model_weights") }
+        }
+        let weights = try KerasWeightReader(reader: reader, layout: .legacy)
+        let origin = KerasModelBuilder.Origin(path: path, fileFormat: "h5", kerasVersion: version, backend: backend)
+        return try KerasModelBuilder.build(config, weights: weights, origin: origin)
     }
 
     /// A JSON member of the archive, size-capped before it is read.

@@ -7,7 +7,7 @@ struct KerasDenseWeights {
 }
 
 /// Finds a dense layer's weights in the two layouts Keras writes (K14, K15). Use only inside
-/// ``HDF5Library/withLock(_:)``.
+/// one read (the reader points into the file's bytes).
 struct KerasWeightReader {
     /// Which layout the file uses.
     enum Layout {
@@ -91,7 +91,7 @@ struct KerasWeightReader {
     }
 
     /// `weight_names`, or its chunks `weight_names0`, `weight_names1`, … (Keras splits attributes over 64 KiB).
-    private func weightNames(of group: HDF5Handle, path: String) throws(KerasError) -> [String]? {
+    private func weightNames(of group: HDF5Reader.Object, path: String) throws(KerasError) -> [String]? {
         if let names = try reader.stringsAttribute("weight_names", of: group, objectPath: path) { return names }
         var names: [String] = []
         var chunk = 0

@@ -18,18 +18,6 @@ enum HDF5Library {
         return try body()
     }
 
-    /// Whether variable-length strings can be read as their stored references (the conversion in the C shim,
-    /// registered once, the first time a reader needs it: always under the lock).
-    static let rawVariableLengthReads: Bool = modelkit_register_raw_vlen() >= 0
-
-    /// How many HDF5 files, groups, datasets, datatypes and attributes are open in the process: 0 between reads,
-    /// since every handle closes itself (tests check it after reading damaged files).
-    static func openObjectCount() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return modelkit_h5_open_object_count()
-    }
-
     /// The most specific message on libhdf5's error stack (e.g. `truncated file: eof = 800, …`), cleared after
     /// reading; `fallback` when the stack is empty.
     static func lastError(or fallback: String) -> String {

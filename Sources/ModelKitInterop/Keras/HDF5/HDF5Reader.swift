@@ -1,116 +1,123 @@
-import CModelKitHDF5
 import ModelKitCore
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
-/// A read-only HDF5 file opened from bytes held in memory, with every identifier, size and type checked.
+/// A read-only HDF5 file read by ModelKit itself from bytes in memory: groups, string attributes and float datasets,
+/// the part of HDF5 that Keras's `.h5` files and `model.weights.h5` use (Specs/interop/keras.md, K10–K13, K23).
 ///
-/// Only hard links are followed (soft and external links are refused: an external link would make libhdf5 open
-/// another file), and a dataset is read only after its rank, element count, type and storage have been checked
-/// against what the file can hold (Specs/interop/keras.md, K10–K13). Use only inside ``HDF5Library/withLock(_:)``.
+/// libhdf5 is not used to read: fuzzing found it hanging and reading through wild pointers on damaged files. Every
+/// structure here is bounds-checked and every address checked before it is followed. Only hard links are followed
+/// (soft and external links are refused), and a dataset is read only after its shape, type and storage have been
+/// checked against what the file can hold. Valid only while the image's bytes are.
 final class HDF5Reader {
     /// The largest attribute string (a model config) read, in bytes.
     static let maximumStringBytes = 64 << 20
     /// The most links a group may have.
     static let maximumLinks = 100_000
-    /// How much a chunked (possibly compressed) dataset may hold relative to the bytes it occupies: deflate cannot
-    /// exceed about 1032:1, so a larger ratio is a lie (the same bound as our zlib rule).
-    static let maximumExpansion = 1100
 
-    let checker: HDF5Checker
-    let file: HDF5Handle
-    /// The size of the file image, which bounds what an uncompressed dataset can hold.
-    let byteLength: Int
-    /// The global heap, walked and checked before libhdf5 opened the file; variable-length strings are read from it.
-    let globalHeap: HDF5GlobalHeap?
-    var label: String { checker.label }
+    /// A group or dataset: where its object header is, and its path for messages.
+    struct Object {
+        let header: Int
+        let path: String
+    }
 
-    /// Opens the HDF5 file whose bytes are `image` (copied by libhdf5's core driver; nothing touches the disk).
-    init(image: UnsafeRawBufferPointer, label: String) throws(KerasError) {
-        checker = HDF5Checker(label: label)
-        byteLength = image.count
-        guard let base = image.baseAddress, !image.isEmpty else {
-            throw .hdf5(path: label, object: "/", reason: "the HDF5 data is empty")
-        }
-        do {
-            globalHeap = try HDF5GlobalHeap.scan(image)
-        } catch {
-            throw .unsafeHDF5(path: label, object: "global heap collection at byte \(error.offset)", reason: error.reason)
-        }
-        let access = try checker.handle(H5Pcreate(modelkit_h5p_file_access()), .propertyList, "create a file access list", object: "/")
-        try checker.check(H5Pset_fapl_core(access.id, 1 << 20, false), "select the in-memory driver", object: "/")
-        try checker.check(H5Pset_file_image(access.id, UnsafeMutableRawPointer(mutating: base), image.count),
-                          "hand the file image to libhdf5", object: "/")
-        file = try checker.handle(H5Fopen("modelkit-image.h5", modelkit_h5f_acc_rdonly(), access.id), .file,
-                                  "open the HDF5 file", object: "/")
+    let image: HDF5Image
+    var label: String { image.label }
+    /// The size of the file image, which bounds what a dataset can hold.
+    var byteLength: Int { image.count }
+    private var headers: [Int: HDF5ObjectHeader] = [:]
+    private var collections: [Int: HDF5GlobalHeapCollection] = [:]
+
+    /// Reads the superblock of the HDF5 file whose bytes are `image`.
+    init(image bytes: UnsafeRawBufferPointer, label: String) throws(KerasError) {
+        guard !bytes.isEmpty else { throw .hdf5(path: label, object: "/", reason: "the HDF5 data is empty") }
+        image = try HDF5Image(bytes: bytes, label: label)
+    }
+
+    /// The object header at `address` (parsed once).
+    func header(_ address: Int, path: String) throws(KerasError) -> HDF5ObjectHeader {
+        if let cached = headers[address] { return cached }
+        let header = try HDF5ObjectHeader(at: address, in: image, object: path.isEmpty ? "/" : path)
+        headers[address] = header
+        return header
     }
 
     /// What a link in a group leads to.
     enum ChildKind { case group, dataset, missing, other, notHardLink }
 
-    /// The kind of the object `name` links to in `group`, without opening anything that is not a hard link.
-    func kind(of name: String, in group: HDF5Handle) -> ChildKind {
-        guard !name.contains("\0") else { return .missing }
-        switch modelkit_h5o_kind(group.id, name) {
-        case 0: return .group
-        case 1: return .dataset
-        case -2: return .notHardLink
-        case -1: return .missing
-        default: return .other
+    /// The links of `group` by name; an error when it is not a group.
+    func links(of group: Object) throws(KerasError) -> [String: HDF5Link] {
+        let path = group.path.isEmpty ? "/" : group.path
+        guard let links = try HDF5GroupLinks.links(of: try header(group.header, path: path), in: image, object: path,
+                                                   limit: Self.maximumLinks) else {
+            throw .hdf5(path: label, object: path, reason: "expected a group, found another kind of object")
+        }
+        return links
+    }
+
+    /// The kind of the object `name` links to in `group`, without following anything but a hard link.
+    func kind(of name: String, in group: Object) throws(KerasError) -> ChildKind {
+        switch try links(of: group)[name] {
+        case nil: return .missing
+        case .soft?, .external?, .other?: return .notHardLink
+        case .hard(let address)?: return try kind(ofHeader: address, path: Self.join(group.path, name))
         }
     }
 
+    /// Groups have a symbol table or links; datasets have a data layout; anything else (a named datatype) is other.
+    func kind(ofHeader address: Int, path: String) throws(KerasError) -> ChildKind {
+        let header = try header(address, path: path)
+        let types = Set(header.messages.map(\.type))
+        if !types.isDisjoint(with: [HDF5ObjectHeader.MessageType.symbolTable, HDF5ObjectHeader.MessageType.linkInfo,
+                                    HDF5ObjectHeader.MessageType.link]) {
+            return .group
+        }
+        return types.contains(HDF5ObjectHeader.MessageType.layout) ? .dataset : .other
+    }
+
     /// The root group.
-    func root() throws(KerasError) -> HDF5Handle {
-        try checker.handle(H5Gopen2(file.id, "/", modelkit_h5p_default()), .group, "open the root group", object: "/")
+    func root() throws(KerasError) -> Object {
+        let root = Object(header: image.rootHeader, path: "")
+        guard try kind(ofHeader: root.header, path: "/") == .group else {
+            throw .hdf5(path: label, object: "/", reason: "the root object is not a group")
+        }
+        return root
     }
 
     /// The group at `path` (`layers/dense/vars`), followed one hard link at a time; `nil` when a component is missing.
-    func group(at path: String) throws(KerasError) -> HDF5Handle? {
+    func group(at path: String) throws(KerasError) -> Object? {
         var current = try root()
-        var walked = ""
         for component in path.split(separator: "/").map(String.init) {
-            walked += "/" + component
-            switch kind(of: component, in: current) {
-            case .group:
-                current = try checker.handle(H5Gopen2(current.id, component, modelkit_h5p_default()), .group,
-                                             "open the group", object: walked)
-            case .missing: return nil
-            case .notHardLink:
+            let walked = Self.join(current.path, component)
+            switch try links(of: current)[component] {
+            case nil: return nil
+            case .soft?, .external?, .other?:
                 throw .unsafeHDF5(path: label, object: walked, reason: "it is a soft or external link; Keras writes only hard links")
-            case .dataset, .other:
-                throw .hdf5(path: label, object: walked, reason: "expected a group, found another kind of object")
+            case .hard(let address)?:
+                guard try kind(ofHeader: address, path: walked) == .group else {
+                    throw .hdf5(path: label, object: walked, reason: "expected a group, found another kind of object")
+                }
+                current = Object(header: address, path: walked)
             }
         }
         return current
     }
 
-    /// The names of the links in `group`, in name order.
-    func childNames(of group: HDF5Handle, path: String) throws(KerasError) -> [String] {
-        var info = H5G_info_t()
-        try checker.check(H5Gget_info(group.id, &info), "list the group", object: path)
-        guard info.nlinks <= UInt64(Self.maximumLinks) else {
-            throw .unsafeHDF5(path: label, object: path, reason: "the group has \(info.nlinks) links, more than the limit of \(Self.maximumLinks)")
-        }
-        var names: [String] = []
-        for index in 0..<info.nlinks {
-            let length = H5Lget_name_by_idx(group.id, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, modelkit_h5p_default())
-            guard length >= 0, length < 65_536 else { throw checker.failure("read the name of link #\(index)", object: path) }
-            var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-            let read = H5Lget_name_by_idx(group.id, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, modelkit_h5p_default())
-            guard read >= 0 else { throw checker.failure("read the name of link #\(index)", object: path) }
-            names.append(String(decoding: buffer.prefix(Int(read)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
-        }
-        return names
+    /// The child `name` of `group` as an object (a hard link only).
+    func child(_ name: String, of group: Object) throws(KerasError) -> Object? {
+        guard case .hard(let address)? = try links(of: group)[name] else { return nil }
+        return Object(header: address, path: Self.join(group.path, name))
     }
+
+    /// The names of the links in `group`, in byte order (as libhdf5's name index lists them).
+    func childNames(of group: Object, path: String) throws(KerasError) -> [String] {
+        try links(of: group).keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+
+    static func join(_ parent: String, _ name: String) -> String { parent.isEmpty ? name : parent + "/" + name }
 
     // MARK: - Attributes
 
     /// The string attribute `name` of `object` (a scalar, variable- or fixed-length), or `nil` when absent.
-    func stringAttribute(_ name: String, of object: HDF5Handle, objectPath: String) throws(KerasError) -> String? {
+    func stringAttribute(_ name: String, of object: Object, objectPath: String) throws(KerasError) -> String? {
         guard let strings = try stringsAttribute(name, of: object, objectPath: objectPath) else { return nil }
         guard strings.count == 1 else {
             throw .hdf5(path: label, object: objectPath + "@" + name, reason: "expected one string, found \(strings.count)")
@@ -120,92 +127,97 @@ final class HDF5Reader {
 
     /// The strings of attribute `name` (a scalar or a 1-D array; an empty numeric array is an empty list, as h5py
     /// writes it), or `nil` when absent.
-    func stringsAttribute(_ name: String, of object: HDF5Handle, objectPath: String) throws(KerasError) -> [String]? {
+    func stringsAttribute(_ name: String, of object: Object, objectPath: String) throws(KerasError) -> [String]? {
         let where_ = objectPath + "@" + name
-        let exists = H5Aexists(object.id, name)
-        guard exists >= 0 else { throw checker.failure("look up the attribute", object: where_) }
-        guard exists > 0 else { return nil }
-        let attribute = try checker.handle(H5Aopen(object.id, name, modelkit_h5p_default()), .attribute, "open the attribute", object: where_)
-        let type = try checker.handle(H5Aget_type(attribute.id), .datatype, "read the attribute's type", object: where_)
-        let space = try checker.handle(H5Aget_space(attribute.id), .dataspace, "read the attribute's shape", object: where_)
-        let points = H5Sget_simple_extent_npoints(space.id)
-        guard points >= 0, points <= Int64(Self.maximumLinks) else {
-            throw .hdf5(path: label, object: where_, reason: "the attribute holds \(points) values")
+        let header = try header(object.header, path: objectPath)
+        let messages = header.all(HDF5ObjectHeader.MessageType.attribute)
+        guard let message = messages.first(where: { HDF5Attribute.name(of: $0, in: image) == name }) else {
+            if let info = header.first(HDF5ObjectHeader.MessageType.attributeInfo), try Self.hasDenseAttributes(info, image: image, object: where_) {
+                throw .hdf5(path: label, object: where_,
+                            reason: "the object keeps its attributes in dense storage (a fractal heap), which ModelKit does not read; h5py writes it only with libver='latest'")
+            }
+            return nil
         }
-        let count = Int(points)
-        guard H5Tget_class(type.id) == H5T_STRING else {
+        let attribute = try HDF5Attribute(message, in: image, object: where_)
+        guard let count = attribute.dataspace.elementCount, count <= Self.maximumLinks else {
+            throw .hdf5(path: label, object: where_, reason: "the attribute holds more than \(Self.maximumLinks) values")
+        }
+        switch attribute.datatype {
+        case .fixedString(let size, let spacePadded):
+            return try fixedStrings(attribute, count: count, size: size, spacePadded: spacePadded, objectPath: where_)
+        case .variableString:
+            return try variableStrings(attribute, count: count, objectPath: where_)
+        default:
             if count == 0 { return [] }
-            throw .hdf5(path: label, object: where_, reason: "expected a string attribute")
+            throw .hdf5(path: label, object: where_, reason: "expected a string attribute, found \(attribute.datatype.description)")
         }
-        if count == 0 { return [] }
-        if H5Tis_variable_str(type.id) > 0 {
-            return try variableLengthStrings(attribute, count: count, objectPath: where_)
-        }
-        let size = H5Tget_size(type.id)
+    }
+
+    private static func hasDenseAttributes(_ info: HDF5ObjectHeader.Message, image: HDF5Image, object: String) throws(KerasError) -> Bool {
+        var cursor = try image.cursor(info.data, object: object)
+        try cursor.skip(1)
+        let flags = try cursor.byte()
+        if flags & 0x01 != 0 { try cursor.skip(2) }
+        return try cursor.rawAddress() != nil
+    }
+
+    private func fixedStrings(_ attribute: HDF5Attribute, count: Int, size: Int, spacePadded: Bool,
+                              objectPath: String) throws(KerasError) -> [String] {
         let (total, overflow) = size.multipliedReportingOverflow(by: count)
-        guard size > 0, !overflow, total <= Self.maximumStringBytes, total <= byteLength else {
-            throw .unsafeHDF5(path: label, object: where_, reason: "\(count) strings of \(size) bytes exceed the file or the limit of \(Self.maximumStringBytes) bytes")
+        guard size > 0, !overflow, total <= Self.maximumStringBytes else {
+            throw .unsafeHDF5(path: label, object: objectPath, reason: "\(count) strings of \(size) bytes exceed the limit of \(Self.maximumStringBytes) bytes")
         }
-        var buffer = [UInt8](repeating: 0, count: total)
-        try checker.check(H5Aread(attribute.id, type.id, &buffer), "read the attribute", object: where_)
+        guard total <= attribute.data.count else {
+            throw .hdf5(path: label, object: objectPath, reason: "\(count) strings of \(size) bytes, but the attribute stores \(attribute.data.count) (truncated or damaged)")
+        }
         return (0..<count).map { index in
-            let bytes = buffer[(index * size)..<((index + 1) * size)]
-            let end = bytes.firstIndex(of: 0) ?? bytes.endIndex
-            var text = String(decoding: bytes[bytes.startIndex..<end], as: UTF8.self)
-            while text.hasSuffix(" ") { text.removeLast() }  // H5T_STR_SPACEPAD
+            let start = attribute.data.lowerBound + index * size
+            let bytes = image.bytes[start..<(start + size)]
+            var text = String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            if spacePadded { while text.hasSuffix(" ") { text.removeLast() } }
             return text
         }
     }
 
-    /// The `count` variable-length strings of `attribute`: libhdf5 hands over the stored references (sequence
-    /// length, heap address, object index; `HDF5Library.rawVariableLengthReads`) and the bytes come from the checked
-    /// ``globalHeap``, so a forged reference is refused instead of followed (K23).
-    private func variableLengthStrings(_ attribute: HDF5Handle, count: Int, objectPath: String) throws(KerasError) -> [String] {
-        guard HDF5Library.rawVariableLengthReads else {
-            throw checker.failure("set up the reading of variable-length strings", object: objectPath)
+    /// Variable-length strings: each stored as a reference (length, heap collection address, object index) into
+    /// the global heap, read through the checked ``HDF5GlobalHeapCollection``.
+    private func variableStrings(_ attribute: HDF5Attribute, count: Int, objectPath: String) throws(KerasError) -> [String] {
+        let referenceSize = 8 + image.offsetSize
+        let (needed, overflow) = referenceSize.multipliedReportingOverflow(by: count)
+        guard !overflow, needed <= attribute.data.count else {
+            throw .hdf5(path: label, object: objectPath, reason: "\(count) string references need \(needed) bytes; the attribute stores \(attribute.data.count) (truncated or damaged)")
         }
-        guard let heap = globalHeap else {
-            throw .hdf5(path: label, object: objectPath, reason: "the file has no superblock ModelKit can read")
-        }
-        let referenceSize = 8 + heap.offsetSize
-        let stored = H5Aget_storage_size(attribute.id)
-        guard stored == UInt64(referenceSize * count) else {
-            throw .hdf5(path: label, object: objectPath,
-                        reason: "\(count) variable-length strings should store \(referenceSize * count) bytes of references, not \(stored)")
-        }
-        let raw = try checker.handle(modelkit_raw_vlen_type(referenceSize), .datatype, "make a reference type", object: objectPath)
-        var references = [UInt8](repeating: 0, count: referenceSize * count)
-        try checker.check(H5Aread(attribute.id, raw.id, &references), "read the attribute", object: objectPath)
+        var cursor = try image.cursor(attribute.data, object: objectPath)
         var strings: [String] = []
         var total = 0
         for item in 0..<count {
-            let start = item * referenceSize
-            let fields = references.withUnsafeBytes { bytes in
-                (length: HDF5GlobalHeap.length(in: bytes, at: start, byteCount: 4),
-                 address: HDF5GlobalHeap.length(in: bytes, at: start + 4, byteCount: heap.offsetSize),
-                 index: HDF5GlobalHeap.length(in: bytes, at: start + 4 + heap.offsetSize, byteCount: 4))
-            }
-            guard let length = fields.length, let address = fields.address, let index = fields.index else {
-                throw .unsafeHDF5(path: label, object: objectPath, reason: "string \(item) refers to an address past any file")
-            }
-            // Address 0 is a null string, length 0 an empty one: libhdf5 reads neither from the heap.
-            if address == 0 || length == 0 { strings.append(""); continue }
+            let length = try cursor.u32()
+            let address = try cursor.rawAddress()
+            let index = try cursor.u32()
+            // Address 0 (or undefined) is a null string and length 0 an empty one, as libhdf5 reads them.
+            guard let address, address != 0, length > 0 else { strings.append(""); continue }
             total += length
             guard total <= Self.maximumStringBytes else {
                 throw .unsafeHDF5(path: label, object: objectPath, reason: "the strings exceed \(Self.maximumStringBytes) bytes")
             }
-            let object: [UInt8]
-            do {
-                object = try heap.object(address: address, index: index)
-            } catch {
-                throw .unsafeHDF5(path: label, object: objectPath, reason: "string \(item): " + error.reason)
+            guard let offset = try image.resolve(address, object: objectPath, what: "string \(item)") else { continue }
+            let collection: HDF5GlobalHeapCollection
+            if let cached = collections[offset] {
+                collection = cached
+            } else {
+                collection = try HDF5GlobalHeapCollection(at: offset, in: image, object: objectPath)
+                collections[offset] = collection
             }
-            guard length <= object.count else {
+            guard let bytes = collection.objects[index] else {
                 throw .unsafeHDF5(path: label, object: objectPath,
-                                  reason: "string \(item) claims \(length) bytes; its heap object holds \(object.count)")
+                                  reason: "string \(item) refers to object \(index), which the global heap collection at byte \(offset) does not hold")
             }
-            // As C strings (libhdf5's conversion to `char *`): a NUL ends the text.
-            let text = object.prefix(length)
+            guard length <= bytes.count else {
+                throw .unsafeHDF5(path: label, object: objectPath,
+                                  reason: "string \(item) claims \(length) bytes; its heap object holds \(bytes.count)")
+            }
+            // As C strings (what libhdf5 hands h5py): a NUL ends the text.
+            let text = image.bytes[bytes.lowerBound..<(bytes.lowerBound + length)]
             strings.append(String(decoding: text.prefix { $0 != 0 }, as: UTF8.self))
         }
         return strings
@@ -213,17 +225,18 @@ final class HDF5Reader {
 
     // MARK: - Datasets
 
-    /// The values of the dataset `name` in `group`, converted by libhdf5 to native float32, after checking its
-    /// shape, type and storage (K10–K12).
-    func readFloats(_ name: String, in group: HDF5Handle, objectPath: String) throws(KerasError) -> (shape: [Int], values: [Float]) {
-        switch kind(of: name, in: group) {
+    /// The values of the dataset `name` in `group`, converted to float32, after checking its shape, type and
+    /// storage (K10–K12).
+    func readFloats(_ name: String, in group: Object, objectPath: String) throws(KerasError) -> (shape: [Int], values: [Float]) {
+        switch try kind(of: name, in: group) {
         case .dataset: break
         case .missing: throw .hdf5(path: label, object: objectPath, reason: "no such dataset")
         case .notHardLink: throw .unsafeHDF5(path: label, object: objectPath, reason: "it is a soft or external link; Keras writes only hard links")
         case .group, .other: throw .hdf5(path: label, object: objectPath, reason: "expected a dataset, found another kind of object")
         }
-        let dataset = try checker.handle(H5Dopen2(group.id, name, modelkit_h5p_default()), .dataset, "open the dataset", object: objectPath)
-        let shape = try datasetShape(dataset, objectPath: objectPath)
+        guard let dataset = try child(name, of: group) else { throw .hdf5(path: label, object: objectPath, reason: "no such dataset") }
+        let header = try header(dataset.header, path: objectPath)
+        let shape = try datasetShape(header, objectPath: objectPath)
         var elementCount = 1
         for dimension in shape {
             let (product, overflow) = elementCount.multipliedReportingOverflow(by: dimension)
@@ -232,112 +245,108 @@ final class HDF5Reader {
             }
             elementCount = product
         }
-        let elementSize = try checkFloatType(dataset, objectPath: objectPath)
+        let type = try datasetType(header, objectPath: objectPath)
+        guard case .float(let elementSize, let bigEndian, _) = type else {
+            throw .unsupportedDType(path: label, object: objectPath, type: type.description)
+        }
         let (storedBytes, overflow) = elementCount.multipliedReportingOverflow(by: elementSize)
-        guard !overflow else {
-            throw .unsafeHDF5(path: label, object: objectPath, reason: "its shape \(shape) needs more bytes than can be counted")
+        guard !overflow, storedBytes <= byteLength else {
+            throw .unsafeHDF5(path: label, object: objectPath,
+                              reason: "shape \(shape) declares \(overflow ? "more" : String(storedBytes)) bytes, more than the \(byteLength) bytes of the whole file; the file is damaged or hostile")
         }
-        try checkStorage(dataset, declaredBytes: storedBytes, shape: shape, objectPath: objectPath)
+        let data = try storage(header, declaredBytes: storedBytes, shape: shape, objectPath: objectPath)
         guard elementCount > 0 else { return (shape, []) }
-        var status: herr_t = -1
         let values = [Float](unsafeUninitializedCapacity: elementCount) { buffer, initialized in
-            status = H5Dread(dataset.id, modelkit_h5t_native_float(), modelkit_h5s_all(), modelkit_h5s_all(),
-                             modelkit_h5p_default(), buffer.baseAddress)
-            initialized = elementCount  // plain floats: on failure the array is discarded below
+            let source = UnsafeRawBufferPointer(rebasing: image.bytes[data])
+            for index in 0..<elementCount {
+                buffer[index] = Self.float(source, at: index, size: elementSize, bigEndian: bigEndian)
+            }
+            initialized = elementCount
         }
-        try checker.check(status, "read the dataset", object: objectPath)
         return (shape, values)
     }
 
-    /// The dataset's dimensions: rank at most 8, each representable as `Int`.
-    private func datasetShape(_ dataset: HDF5Handle, objectPath: String) throws(KerasError) -> [Int] {
-        let space = try checker.handle(H5Dget_space(dataset.id), .dataspace, "read the dataset's shape", object: objectPath)
-        switch H5Sget_simple_extent_type(space.id) {
-        case H5S_SCALAR: return []
-        case H5S_SIMPLE: break
-        default: throw .hdf5(path: label, object: objectPath, reason: "the dataset has no data (null dataspace)")
-        }
-        let rank = H5Sget_simple_extent_ndims(space.id)
-        guard rank >= 0 else { throw checker.failure("read the dataset's rank", object: objectPath) }
-        guard rank <= Shape.maximumRank else {
-            throw .unsafeHDF5(path: label, object: objectPath, reason: "rank \(rank) is more than \(Shape.maximumRank)")
-        }
-        var dimensions = [hsize_t](repeating: 0, count: Int(rank))
-        guard H5Sget_simple_extent_dims(space.id, &dimensions, nil) == rank else {
-            throw checker.failure("read the dataset's dimensions", object: objectPath)
-        }
-        guard dimensions.allSatisfy({ $0 <= UInt64(Int.max) }) else {
-            throw .unsafeHDF5(path: label, object: objectPath, reason: "a dimension of \(dimensions) is too large")
-        }
-        return dimensions.map { Int($0) }
-    }
-
-    /// The dataset's element size after checking that it is an IEEE float16, float32 or float64 of either order.
-    private func checkFloatType(_ dataset: HDF5Handle, objectPath: String) throws(KerasError) -> Int {
-        let type = try checker.handle(H5Dget_type(dataset.id), .datatype, "read the dataset's type", object: objectPath)
-        let typeClass = H5Tget_class(type.id)
-        let size = H5Tget_size(type.id)
-        let order = H5Tget_order(type.id)
-        let orderName = order == H5T_ORDER_LE ? "little-endian" : order == H5T_ORDER_BE ? "big-endian" : "unordered"
-        let description = "\(Self.className(typeClass)) of \(size) bytes, \(orderName)"
-        guard typeClass == H5T_FLOAT, order == H5T_ORDER_LE || order == H5T_ORDER_BE else {
-            throw .unsupportedDType(path: label, object: objectPath, type: description)
-        }
-        let isIEEE: Bool
+    private static func float(_ source: UnsafeRawBufferPointer, at index: Int, size: Int, bigEndian: Bool) -> Float {
         switch size {
-        case 4: isIEEE = H5Tequal(type.id, modelkit_h5t_ieee_f32le()) > 0 || H5Tequal(type.id, modelkit_h5t_ieee_f32be()) > 0
-        case 8: isIEEE = H5Tequal(type.id, modelkit_h5t_ieee_f64le()) > 0 || H5Tequal(type.id, modelkit_h5t_ieee_f64be()) > 0
         case 2:
-            var signPosition = 0, exponentPosition = 0, exponentSize = 0, mantissaPosition = 0, mantissaSize = 0
-            let fields = H5Tget_fields(type.id, &signPosition, &exponentPosition, &exponentSize, &mantissaPosition, &mantissaSize)
-            isIEEE = fields >= 0 && (signPosition, exponentPosition, exponentSize, mantissaPosition, mantissaSize) == (15, 10, 5, 0, 10)
-                && H5Tget_ebias(type.id) == 15
-        default: isIEEE = false
+            let bits = source.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)
+            return Float(Float16(bitPattern: bigEndian ? bits.byteSwapped : bits))
+        case 8:
+            let bits = source.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)
+            return Float(Double(bitPattern: bigEndian ? bits.byteSwapped : bits))
+        default:
+            let bits = source.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)
+            return Float(bitPattern: bigEndian ? bits.byteSwapped : bits)
         }
-        guard isIEEE else { throw .unsupportedDType(path: label, object: objectPath, type: description + " (not IEEE 754)") }
-        return size
     }
 
-    /// Refuses storage that lives outside the file (external files, virtual datasets) and declared sizes the
-    /// stored bytes cannot hold.
-    private func checkStorage(_ dataset: HDF5Handle, declaredBytes: Int, shape: [Int], objectPath: String) throws(KerasError) {
-        let properties = try checker.handle(H5Dget_create_plist(dataset.id), .propertyList, "read the dataset's storage", object: objectPath)
-        let layout = H5Pget_layout(properties.id)
-        guard layout != H5D_VIRTUAL else {
-            throw .unsafeHDF5(path: label, object: objectPath, reason: "it is a virtual dataset, which maps other files")
+    /// The dataset's dimensions: rank at most 8.
+    private func datasetShape(_ header: HDF5ObjectHeader, objectPath: String) throws(KerasError) -> [Int] {
+        guard let message = header.first(HDF5ObjectHeader.MessageType.dataspace), !message.isShared else {
+            throw .hdf5(path: label, object: objectPath, reason: "the dataset has no dataspace message")
         }
-        guard H5Pget_external_count(properties.id) == 0 else {
+        var cursor = try image.cursor(message.data, object: objectPath)
+        switch try HDF5Dataspace(&cursor) {
+        case .scalar: return []
+        case .null: throw .hdf5(path: label, object: objectPath, reason: "the dataset has no data (null dataspace)")
+        case .simple(let dimensions):
+            guard dimensions.count <= Shape.maximumRank else {
+                throw .unsafeHDF5(path: label, object: objectPath, reason: "rank \(dimensions.count) is more than \(Shape.maximumRank)")
+            }
+            return dimensions
+        }
+    }
+
+    /// The dataset's type, which must be an IEEE float16, float32 or float64 of either byte order.
+    private func datasetType(_ header: HDF5ObjectHeader, objectPath: String) throws(KerasError) -> HDF5Datatype {
+        guard let message = header.first(HDF5ObjectHeader.MessageType.datatype) else {
+            throw .hdf5(path: label, object: objectPath, reason: "the dataset has no datatype message")
+        }
+        guard !message.isShared else {
+            throw .unsupportedDType(path: label, object: objectPath, type: "a shared (committed) datatype")
+        }
+        var cursor = try image.cursor(message.data, object: objectPath)
+        let type = try HDF5Datatype(&cursor)
+        if case .float(let size, _, let ieee) = type, !ieee || ![2, 4, 8].contains(size) {
+            throw .unsupportedDType(path: label, object: objectPath, type: type.description + " (not IEEE 754)")
+        }
+        return type
+    }
+
+    /// Where the dataset's bytes are, after refusing storage outside the file (external files, virtual datasets),
+    /// chunked storage, and a size that disagrees with the shape.
+    private func storage(_ header: HDF5ObjectHeader, declaredBytes: Int, shape: [Int], objectPath: String) throws(KerasError) -> Range<Int> {
+        guard header.first(HDF5ObjectHeader.MessageType.externalFiles) == nil else {
             throw .unsafeHDF5(path: label, object: objectPath, reason: "its data lives in an external file")
         }
-        let limit: Int
-        let why: String
-        if layout == H5D_CHUNKED {
-            let stored = Int(clamping: H5Dget_storage_size(dataset.id))
-            limit = stored.multipliedReportingOverflow(by: Self.maximumExpansion).overflow ? Int.max : stored * Self.maximumExpansion
-            why = "\(Self.maximumExpansion)× the \(stored) bytes its chunks occupy"
-        } else {
-            limit = byteLength
-            why = "the \(byteLength) bytes of the whole file"
+        guard let message = header.first(HDF5ObjectHeader.MessageType.layout) else {
+            throw .hdf5(path: label, object: objectPath, reason: "the dataset has no data layout message")
         }
-        guard declaredBytes <= limit else {
-            throw .unsafeHDF5(path: label, object: objectPath,
-                              reason: "shape \(shape) declares \(declaredBytes) bytes, more than \(why); the file is damaged or hostile")
-        }
-    }
-
-    private static func className(_ typeClass: H5T_class_t) -> String {
-        switch typeClass {
-        case H5T_INTEGER: "integer"
-        case H5T_FLOAT: "float"
-        case H5T_STRING: "string"
-        case H5T_COMPOUND: "compound"
-        case H5T_OPAQUE: "opaque"
-        case H5T_ENUM: "enum"
-        case H5T_ARRAY: "array"
-        case H5T_VLEN: "variable-length"
-        case H5T_REFERENCE: "reference"
-        case H5T_BITFIELD: "bitfield"
-        default: "unknown class"
+        var cursor = try image.cursor(message.data, object: objectPath)
+        switch try HDF5Layout(&cursor, image: image) {
+        case .virtual:
+            throw .unsafeHDF5(path: label, object: objectPath, reason: "it is a virtual dataset, which maps other files")
+        case .chunked:
+            throw .hdf5(path: label, object: objectPath,
+                        reason: "the dataset is stored in chunks (compressed or resizable), which ModelKit does not read; Keras writes contiguous datasets")
+        case .compact(let range):
+            guard range.count == declaredBytes else {
+                throw .hdf5(path: label, object: objectPath, reason: "shape \(shape) needs \(declaredBytes) bytes; the dataset stores \(range.count)")
+            }
+            return range
+        case .contiguous(let address, let size):
+            if declaredBytes == 0 { return 0..<0 }
+            guard let address else {
+                throw .hdf5(path: label, object: objectPath, reason: "no data was ever written to the dataset")
+            }
+            guard size == declaredBytes else {
+                throw .hdf5(path: label, object: objectPath, reason: "shape \(shape) needs \(declaredBytes) bytes; the dataset stores \(size)")
+            }
+            guard size <= byteLength - address else {
+                throw .hdf5(path: label, object: objectPath,
+                            reason: "its \(size) bytes at byte \(address) run past the end of the \(byteLength)-byte file (truncated)")
+            }
+            return address..<(address + size)
         }
     }
 }
