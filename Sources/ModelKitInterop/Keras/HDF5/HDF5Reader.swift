@@ -24,6 +24,7 @@ final class HDF5Reader {
     /// The size of the file image, which bounds what a dataset can hold.
     var byteLength: Int { image.count }
     private var headers: [Int: HDF5ObjectHeader] = [:]
+    private var groupLinks: [Int: [String: HDF5Link]] = [:]
     private var collections: [Int: HDF5GlobalHeapCollection] = [:]
 
     /// Reads the superblock of the HDF5 file whose bytes are `image`.
@@ -45,11 +46,13 @@ final class HDF5Reader {
 
     /// The links of `group` by name; an error when it is not a group.
     func links(of group: Object) throws(KerasError) -> [String: HDF5Link] {
+        if let cached = groupLinks[group.header] { return cached }
         let path = group.path.isEmpty ? "/" : group.path
         guard let links = try HDF5GroupLinks.links(of: try header(group.header, path: path), in: image, object: path,
                                                    limit: Self.maximumLinks) else {
             throw .hdf5(path: label, object: path, reason: "expected a group, found another kind of object")
         }
+        groupLinks[group.header] = links
         return links
     }
 
