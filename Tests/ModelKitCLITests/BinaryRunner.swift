@@ -49,11 +49,33 @@ enum BinaryRunner {
                              crashed: process.terminationReason == .uncaughtSignal)
     }
 
-    /// The largest resident set of any child process so far, in bytes.
-    static func peakChildMemory() -> Int {
+    /// Runs `modelkit` and measures its peak resident memory from `wait4`'s usage for that one process (the
+    /// process-wide `RUSAGE_CHILDREN` would also count the Python interop checks other tests spawn).
+    static func runMeasuringMemory(_ arguments: [String]) throws -> (result: CommandResult, peakBytes: Int) {
+        let scratch = NSTemporaryDirectory() + "modelkit-run-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let outputPath = scratch + "/stdout", errorPath = scratch + "/stderr"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([binary] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, binary, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
+        var status: Int32 = 0
         var usage = rusage()
-        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-        return usage.ru_maxrss * 1024
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        // The wait status: the low 7 bits are the terminating signal (0 for a normal exit), the next byte the code.
+        let signal = status & 0x7F
+        let read = { (path: String) in String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self) }
+        let result = CommandResult(standardOutput: read(outputPath), standardError: read(errorPath),
+                                   exitCode: signal == 0 ? (status >> 8) & 0xFF : 128 + signal,
+                                   crashed: signal != 0 && signal != 0x7F)
+        return (result, usage.ru_maxrss * 1024)
     }
 }
 
