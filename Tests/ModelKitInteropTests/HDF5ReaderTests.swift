@@ -180,4 +180,22 @@ final class HDF5ReaderTests: XCTestCase {
         guard case .unsafeHDF5 = error else { return XCTFail("\(error)") }
         XCTAssertTrue(error.description.contains("continues into itself"), error.description)
     }
+
+    // MARK: - Fuzz findings
+
+    /// The inputs `fuzz-keras` found while libhdf5 still read HDF5 (a hang, a 2^58-byte reservation, a wild read, a
+    /// use after free), committed as found: each is one clean error now.
+    func test_K23_fuzzFoundInputsAreRefused() throws {
+        let expected = [
+            "heap-object-size-0.h5": "has size 0",
+            "continuation-0x0404.h5": "a header continuation points to address",
+            "string-index-24579.h5": "refers to object 24579",
+            "attribute-use-after-free.h5": "model_config",
+        ]
+        for (name, fragment) in expected {
+            let path = try FixturePaths.require("malformed/fuzz/keras/" + name)
+            let error = try XCTUnwrap(KerasFixture.readError(path), name)
+            XCTAssertTrue(error.description.contains(fragment), "\(name): \(error.description)")
+        }
+    }
 }
