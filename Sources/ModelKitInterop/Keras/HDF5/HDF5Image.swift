@@ -44,7 +44,7 @@ struct HDF5Image {
         case 2, 3: sizesAt = superblock + 9
         default: throw .hdf5(path: label, object: "superblock", reason: "superblock version \(version) is not one HDF5 defines (0 to 3)")
         }
-        cursor.offset = sizesAt
+        try cursor.seek(to: sizesAt)
         offsetSize = Int(try cursor.byte())
         lengthSize = Int(try cursor.byte())
         guard [2, 4, 8].contains(offsetSize), [2, 4, 8].contains(lengthSize) else {
@@ -59,12 +59,12 @@ struct HDF5Image {
             // Sizes, reserved, leaf K, internal K, consistency flags (+ indexed storage K and reserved in version 1),
             // then base, free-space, end-of-file and driver addresses, then the root group's symbol table entry:
             // link name offset, then the object header address.
-            sizes.offset = superblock + 24 + (version == 1 ? 4 : 0)
+            try sizes.seek(to: superblock + 24 + (version == 1 ? 4 : 0))
             try sizes.skip(4 * offsetSize + offsetSize)
             root = try sizes.rawAddress()
         } else {
             // Sizes, consistency flags, then base, superblock extension, end-of-file and root object header addresses.
-            sizes.offset = superblock + 12
+            try sizes.seek(to: superblock + 12)
             try sizes.skip(3 * offsetSize)
             root = try sizes.rawAddress()
         }
@@ -109,52 +109,60 @@ struct HDF5Image {
     }
 }
 
-/// Little-endian reads from a checked range of an ``HDF5Image``.
+/// Little-endian reads from a checked range of an ``HDF5Image``: the project's ``ByteReader`` over the file's bytes
+/// up to the range's end, with offsets that stay file offsets and errors that name the HDF5 object.
 struct HDF5Cursor {
-    let bytes: UnsafeRawBufferPointer
     let label: String
     /// What is being read, for messages (`/model_weights`, `superblock`).
     let object: String
     let range: Range<Int>
-    var offset: Int
+    private var reader: ByteReader
     var offsetSize = 8
     var lengthSize = 8
 
     init(bytes: UnsafeRawBufferPointer, label: String, object: String, range: Range<Int>) {
-        self.bytes = bytes
         self.label = label
         self.object = object
         self.range = range
-        offset = range.lowerBound
+        reader = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[..<range.upperBound]), offset: range.lowerBound)
     }
 
-    var remaining: Int { max(0, range.upperBound - offset) }
+    var offset: Int { reader.offset }
+    var remaining: Int { reader.remaining }
 
-    private func require(_ count: Int) throws(KerasError) {
-        guard count >= 0, offset >= range.lowerBound, count <= remaining else {
-            throw .hdf5(path: label, object: object,
-                        reason: "truncated: \(count) bytes needed at byte \(offset), the structure ends at byte \(range.upperBound)")
+    private func failure(_ error: ByteReaderError) -> KerasError {
+        .hdf5(path: label, object: object, reason: "\(error) (the structure ends at byte \(range.upperBound))")
+    }
+
+    /// Moves to `newOffset`, which must lie inside the range.
+    mutating func seek(to newOffset: Int) throws(KerasError) {
+        guard newOffset >= range.lowerBound else {
+            throw .hdf5(path: label, object: object, reason: "byte \(newOffset) is before the structure at byte \(range.lowerBound)")
         }
+        do { try reader.seek(to: newOffset) } catch { throw failure(error) }
     }
 
     mutating func skip(_ count: Int) throws(KerasError) {
-        try require(count)
-        offset += count
+        do { try reader.skip(count) } catch { throw failure(error) }
     }
 
     mutating func byte() throws(KerasError) -> UInt8 {
-        try require(1)
-        defer { offset += 1 }
-        return bytes[offset]
+        do { return try reader.read(UInt8.self) } catch { throw failure(error) }
     }
 
-    /// An unsigned little-endian integer of `size` bytes (at most 8).
+    /// An unsigned little-endian integer of `size` bytes: 1, 2, 4 or 8, the widths HDF5 fields take (the
+    /// superblock's sizes are checked to be 2, 4 or 8; flag-chosen widths are `1 << (flags & 3)`).
     mutating func unsigned(_ size: Int) throws(KerasError) -> UInt64 {
-        try require(size)
-        var value: UInt64 = 0
-        for index in 0..<size { value |= UInt64(bytes[offset + index]) << (8 * UInt64(index)) }
-        offset += size
-        return value
+        do throws(ByteReaderError) {
+            switch size {
+            case 1: return UInt64(try reader.read(UInt8.self))
+            case 2: return UInt64(try reader.read(UInt16.self))
+            case 4: return UInt64(try reader.read(UInt32.self))
+            default: return try reader.read(UInt64.self)
+            }
+        } catch {
+            throw failure(error)
+        }
     }
 
     mutating func u16() throws(KerasError) -> Int { Int(try unsigned(2)) }
@@ -178,17 +186,18 @@ struct HDF5Cursor {
 
     /// `count` bytes as a range of the file.
     mutating func take(_ count: Int) throws(KerasError) -> Range<Int> {
-        try require(count)
-        defer { offset += count }
-        return offset..<(offset + count)
+        let start = offset
+        try skip(count)
+        return start..<(start + count)
     }
 
     /// The next bytes must be `signature`.
     mutating func expect(_ signature: String, what: String) throws(KerasError) {
         let expected = Array(signature.utf8)
         let start = offset
-        let range = try take(expected.count)
-        guard bytes[range].elementsEqual(expected) else {
+        let found: UnsafeRawBufferPointer
+        do { found = try reader.readBytes(expected.count) } catch { throw failure(error) }
+        guard found.elementsEqual(expected) else {
             throw .hdf5(path: label, object: object, reason: "no \(what) ('\(signature)') at byte \(start); the file is damaged")
         }
     }

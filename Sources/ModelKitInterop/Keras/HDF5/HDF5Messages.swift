@@ -174,8 +174,7 @@ struct HDF5Attribute {
         guard var cursor = try? image.cursor(message.data, object: ""),
               let version = try? cursor.byte(), (1...3).contains(version),
               (try? cursor.byte()) != nil, let nameSize = try? cursor.u16() else { return nil }
-        cursor.offset += 4 + (version == 3 ? 1 : 0)
-        guard nameSize > 0, nameSize <= cursor.remaining else { return nil }
+        guard (try? cursor.skip(4 + (version == 3 ? 1 : 0))) != nil, nameSize > 0, nameSize <= cursor.remaining else { return nil }
         let bytes = image.bytes[cursor.offset..<(cursor.offset + nameSize)]
         return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
     }
