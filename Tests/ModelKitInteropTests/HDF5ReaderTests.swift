@@ -65,6 +65,21 @@ final class HDF5ReaderTests: XCTestCase {
         }
     }
 
+    /// K11: weights stored as big-endian float32 (layer a), float64 (b) and float16 (c) read as those values in
+    /// float32: a and b exactly Keras's, c Keras's rounded to float16.
+    func test_K11_bigEndianFloat64AndFloat16WeightsAreConverted() throws {
+        let reference = try KerasFormat.read(path: try KerasFixture.model("leaky.h5"))
+        let model = try KerasFormat.read(path: try FixturePaths.require("models/keras/variants/leaky_dtypes.h5"))
+        XCTAssertEqual(model.tensors.map(\.name), reference.tensors.map(\.name))
+        for (read, expected) in zip(model.tensors, reference.tensors) {
+            var values = expected.tensor.floatValues()
+            if read.name.hasPrefix("c") { values = values.map { Float(Float16($0)) } }
+            XCTAssertEqual(read.tensor.floatValues(), values, read.name)
+            XCTAssertFalse(values.allSatisfy { $0 == 0 }, read.name)
+        }
+        XCTAssertTrue(model.tensors.contains { $0.name.hasPrefix("c") }, "layer c has no tensors")
+    }
+
     func test_K23_collectionsWrittenByKerasParse() throws {
         for name in ["leaky.h5", "functional.h5", "flatten.h5"] {
             let bytes = try FixturePaths.bytes(try KerasFixture.model(name))

@@ -261,8 +261,13 @@ final class HDF5Reader {
         guard elementCount > 0 else { return (shape, []) }
         let values = [Float](unsafeUninitializedCapacity: elementCount) { buffer, initialized in
             let source = UnsafeRawBufferPointer(rebasing: image.bytes[data])
-            for index in 0..<elementCount {
-                buffer[index] = Self.float(source, at: index, size: elementSize, bigEndian: bigEndian)
+            if elementSize == 4 && bigEndian == (UInt32(1).bigEndian == 1) {
+                // float32 in this machine's byte order (what Keras writes): one copy.
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)
+            } else {
+                for index in 0..<elementCount {
+                    buffer[index] = Self.float(source, at: index, size: elementSize, bigEndian: bigEndian)
+                }
             }
             initialized = elementCount
         }
