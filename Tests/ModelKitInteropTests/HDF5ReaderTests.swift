@@ -196,6 +196,24 @@ final class HDF5ReaderTests: XCTestCase {
         XCTAssertTrue(error.description.contains("continues into itself"), error.description)
     }
 
+    /// Objects may share header chunks and groups may share B-trees, so the whole file has a work budget: with a
+    /// budget of 20 entries leaky.h5's survey runs out and says so; with the real budget it reads.
+    func test_K10_wholeFileWorkIsBudgeted() throws {
+        let bytes = try leakyH5()
+        let survey = { (limit: Int) -> Result<HDF5Survey, KerasError> in
+            bytes.withUnsafeBytes { raw in
+                Result { () throws(KerasError) -> HDF5Survey in
+                    try HDF5Survey(try HDF5Reader(image: raw, label: "leaky.h5", workLimit: limit))
+                }
+            }
+        }
+        guard case .failure(let error) = survey(20) else { return XCTFail("a budget of 20 was enough") }
+        XCTAssertTrue(error.description.contains("more than 20 entries in all")
+                      || error.description.contains("more entries than its links (or the file) allow"), error.description)
+        guard case .success(let full) = survey(HDF5Reader.maximumWork) else { return XCTFail("the real budget failed") }
+        XCTAssertEqual(full.datasets.count, 6)
+    }
+
     // MARK: - Fuzz findings
 
     /// The inputs `fuzz-keras` found while libhdf5 still read HDF5 (a hang, a 2^58-byte reservation, a wild read, a

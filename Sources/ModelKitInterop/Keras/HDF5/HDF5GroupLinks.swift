@@ -7,8 +7,10 @@ enum HDF5GroupLinks {
     static let maximumNameBytes = 65_535
 
     /// The links of the group whose header is `header`, by name; `nil` when the object is not a group.
+    /// `budget` is what the whole file may still spend on B-tree entries and links (``HDF5Reader/maximumWork``);
+    /// this group's walk takes its share from it.
     static func links(of header: HDF5ObjectHeader, in image: HDF5Image, object: String,
-                      limit: Int) throws(KerasError) -> [String: HDF5Link]? {
+                      limit: Int, budget: inout Int) throws(KerasError) -> [String: HDF5Link]? {
         if let table = header.first(HDF5ObjectHeader.MessageType.symbolTable) {
             var cursor = try image.cursor(table.data, object: object)
             let tree = try image.resolve(try cursor.rawAddress(), object: object, what: "the group's B-tree")
@@ -18,12 +20,18 @@ enum HDF5GroupLinks {
             }
             var links: [String: HDF5Link] = [:]
             let names = try LocalHeap(at: heap, in: image, object: object)
-            var walk = Walk(budget: 4 * limit)
+            let share = min(4 * limit, budget)
+            var walk = Walk(budget: share)
+            defer { budget -= share - walk.budget }
             try walkTree(at: tree, depth: 0, names: names, image: image, object: object, limit: limit,
                          walk: &walk, into: &links)
             return links
         }
         let linkMessages = header.all(HDF5ObjectHeader.MessageType.link)
+        budget -= linkMessages.count
+        guard budget >= 0 else {
+            throw .unsafeHDF5(path: image.label, object: object, reason: "the file's groups hold more links than it could (a forged structure)")
+        }
         guard let info = header.first(HDF5ObjectHeader.MessageType.linkInfo) else {
             return linkMessages.isEmpty ? nil : try compactLinks(linkMessages, image: image, object: object, limit: limit)
         }
@@ -80,7 +88,8 @@ enum HDF5GroupLinks {
         mutating func spend(_ entries: Int, image: HDF5Image, object: String) throws(KerasError) {
             budget -= entries
             guard budget >= 0 else {
-                throw .unsafeHDF5(path: image.label, object: object, reason: "the group's B-tree has more entries than its links allow")
+                throw .unsafeHDF5(path: image.label, object: object,
+                                  reason: "the group's B-tree has more entries than its links (or the file) allow (a forged structure)")
             }
         }
     }

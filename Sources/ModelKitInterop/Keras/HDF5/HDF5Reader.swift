@@ -12,6 +12,10 @@ final class HDF5Reader {
     static let maximumStringBytes = 64 << 20
     /// The most links a group may have.
     static let maximumLinks = 100_000
+    /// What reading one file may cost in all, in header messages plus B-tree entries and links parsed. Objects can
+    /// share header chunks and groups can share B-trees, so per-object limits alone would let a small forged file
+    /// cost billions; a real Keras file spends a few thousand.
+    static let maximumWork = 4_000_000
 
     /// A group or dataset: where its object header is, and its path for messages.
     struct Object {
@@ -26,17 +30,26 @@ final class HDF5Reader {
     private var headers: [Int: HDF5ObjectHeader] = [:]
     private var groupLinks: [Int: [String: HDF5Link]] = [:]
     private var collections: [Int: HDF5GlobalHeapCollection] = [:]
+    private let workLimit: Int
+    private var work: Int
 
-    /// Reads the superblock of the HDF5 file whose bytes are `image`.
-    init(image bytes: UnsafeRawBufferPointer, label: String) throws(KerasError) {
+    /// Reads the superblock of the HDF5 file whose bytes are `image`; `workLimit` is ``maximumWork`` but for tests.
+    init(image bytes: UnsafeRawBufferPointer, label: String, workLimit: Int = HDF5Reader.maximumWork) throws(KerasError) {
         guard !bytes.isEmpty else { throw .hdf5(path: label, object: "/", reason: "the HDF5 data is empty") }
         image = try HDF5Image(bytes: bytes, label: label)
+        self.workLimit = workLimit
+        work = workLimit
     }
 
     /// The object header at `address` (parsed once).
     func header(_ address: Int, path: String) throws(KerasError) -> HDF5ObjectHeader {
         if let cached = headers[address] { return cached }
         let header = try HDF5ObjectHeader(at: address, in: image, object: path.isEmpty ? "/" : path)
+        work -= header.messages.count
+        guard work >= 0 else {
+            throw .unsafeHDF5(path: label, object: path.isEmpty ? "/" : path,
+                              reason: "the file's object headers, groups and B-trees hold more than \(workLimit) entries in all (a forged structure)")
+        }
         headers[address] = header
         return header
     }
@@ -48,8 +61,9 @@ final class HDF5Reader {
     func links(of group: Object) throws(KerasError) -> [String: HDF5Link] {
         if let cached = groupLinks[group.header] { return cached }
         let path = group.path.isEmpty ? "/" : group.path
-        guard let links = try HDF5GroupLinks.links(of: try header(group.header, path: path), in: image, object: path,
-                                                   limit: Self.maximumLinks) else {
+        let header = try header(group.header, path: path)
+        guard let links = try HDF5GroupLinks.links(of: header, in: image, object: path, limit: Self.maximumLinks,
+                                                   budget: &work) else {
             throw .hdf5(path: label, object: path, reason: "expected a group, found another kind of object")
         }
         groupLinks[group.header] = links
