@@ -10,6 +10,8 @@ struct HDF5GlobalHeapCollection {
 
     /// Each object's bytes by index; the free space (index 0) is left out.
     let objects: [Int: Range<Int>]
+    /// How many objects the walk stepped over (what reading it cost).
+    let steps: Int
 
     init(at offset: Int, in image: HDF5Image, object: String) throws(KerasError) {
         var cursor = try image.cursor(at: offset, object: object)
@@ -27,6 +29,7 @@ struct HDF5GlobalHeapCollection {
         let end = offset + size
         let objectHeaderSize = 8 + image.lengthSize
         var objects: [Int: Range<Int>] = [:]
+        var steps = 0
         var position = cursor.offset
         while position + objectHeaderSize <= end {
             var header = try image.cursor(position..<end, object: object)
@@ -50,7 +53,9 @@ struct HDF5GlobalHeapCollection {
             }
             if index > 0 { objects[index] = header.offset..<(header.offset + objectSize) }
             position += step
+            steps += 1
         }
         self.objects = objects
+        self.steps = steps
     }
 }

@@ -45,13 +45,18 @@ final class HDF5Reader {
     func header(_ address: Int, path: String) throws(KerasError) -> HDF5ObjectHeader {
         if let cached = headers[address] { return cached }
         let header = try HDF5ObjectHeader(at: address, in: image, object: path.isEmpty ? "/" : path)
-        work -= header.messages.count
-        guard work >= 0 else {
-            throw .unsafeHDF5(path: label, object: path.isEmpty ? "/" : path,
-                              reason: "the file's object headers, groups and B-trees hold more than \(workLimit) entries in all (a forged structure)")
-        }
+        try spend(header.messages.count, object: path.isEmpty ? "/" : path)
         headers[address] = header
         return header
+    }
+
+    /// Takes `entries` from the whole file's work budget.
+    private func spend(_ entries: Int, object: String) throws(KerasError) {
+        work -= entries
+        guard work >= 0 else {
+            throw .unsafeHDF5(path: label, object: object,
+                              reason: "the file's object headers, groups, B-trees and heaps hold more than \(workLimit) entries in all (a forged structure)")
+        }
     }
 
     /// What a link in a group leads to.
@@ -223,6 +228,7 @@ final class HDF5Reader {
                 collection = cached
             } else {
                 collection = try HDF5GlobalHeapCollection(at: offset, in: image, object: objectPath)
+                try spend(collection.steps, object: objectPath)
                 collections[offset] = collection
             }
             guard let bytes = collection.objects[index] else {
