@@ -43,7 +43,7 @@ enum HDF5Library {
 /// ``HDF5Library/withLock(_:)``).
 final class HDF5Handle {
     /// Which `H5?close` function releases the identifier.
-    enum Kind { case file, group, dataset, dataspace, datatype, attribute, propertyList, object }
+    enum Kind { case file, group, dataset, dataspace, datatype, attribute, propertyList }
 
     let id: hid_t
     private let kind: Kind
@@ -62,7 +62,6 @@ final class HDF5Handle {
         case .datatype: _ = H5Tclose(id)
         case .attribute: _ = H5Aclose(id)
         case .propertyList: _ = H5Pclose(id)
-        case .object: _ = H5Oclose(id)
         }
     }
 }
